@@ -1,0 +1,1 @@
+"""Local tooling: the `diamond-opus` command, the local host and the demo."""

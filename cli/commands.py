@@ -1,0 +1,155 @@
+"""Handlers of the `diamond-opus` subcommands."""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+
+from cli.main import print_json
+
+log = logging.getLogger(__name__)
+
+
+class CommandError(RuntimeError):
+    """A command failed in a way the user can fix; printed without a traceback."""
+
+
+def _settings(**overrides):
+    from shared.settings import SettingsError, load_settings
+
+    try:
+        return load_settings(**overrides)
+    except SettingsError as exc:
+        raise CommandError(str(exc)) from None
+
+
+def _database_url() -> str:
+    url = os.environ.get("DATABASE_URL")
+    if url:
+        return url
+    from cli.embedded_pg import start_embedded_postgres
+
+    return start_embedded_postgres()
+
+
+def _local_runtime(**overrides):
+    from shared.runtime import Runtime
+
+    settings = _settings(database_url=_database_url(), **overrides)
+    return Runtime(settings)
+
+
+def migrate(args) -> int:
+    from shared import db
+
+    applied = db.migrate(_database_url())
+    print(f"applied: {', '.join(applied)}" if applied else "database is up to date")
+    return 0
+
+
+def api_keys(args) -> int:
+    runtime = _local_runtime()
+    with runtime.pool.connection() as conn:
+        if args.key_command == "create":
+            return _create_key(conn, args)
+        if args.key_command == "list":
+            rows = conn.execute(
+                "select id, client_name, permissions, active, created_at, last_used_at,"
+                " expires_at from api_keys order by id").fetchall()
+            for row in rows:
+                print("\t".join("" if v is None else str(v) for v in row))
+            return 0
+        cur = conn.execute("update api_keys set active = false where id = %s",
+                           (args.key_id,))
+        if cur.rowcount == 0:
+            raise CommandError(f"API key {args.key_id} not found")
+        print(f"revoked API key {args.key_id}")
+    return 0
+
+
+def _create_key(conn, args) -> int:
+    from shared.api.auth import create_api_key
+
+    permissions = [p.strip() for p in args.permissions.split(",") if p.strip()]
+    try:
+        key_id, key = create_api_key(conn, args.client, permissions)
+    except ValueError as exc:
+        raise CommandError(str(exc)) from None
+    print(f"API key {key_id} for {args.client} (shown once): {key}")
+    return 0
+
+
+def sync(args) -> int:
+    from cli.local_host import LocalHost
+
+    runtime = _local_runtime()
+    host = LocalHost(runtime, worker_threads=args.workers).start()
+    try:
+        summary = run_sync(host, args.run_type)
+    finally:
+        host.stop()
+    print_json(summary)
+    return 0 if summary["status"] in ("completed", "partial") else 1
+
+
+def run_sync(host, run_type: str | None) -> dict:
+    """Run one sync through scheduler, workers and gate; return its summary."""
+    from shared.runs import get_run, summarize_progress
+
+    started_at = time.monotonic()
+    started = host.start_run(run_type)
+    instance = host.wait_for(started.run_id)
+    runtime = host.runtime
+    with runtime.pool.connection() as conn:
+        run = get_run(conn, started.run_id)
+        progress = summarize_progress(conn, started.run_id)
+        raw = conn.execute(
+            f"select count(*) from {runtime.settings.raw_table} where last_seen_run_id = %s",
+            (started.run_id,)).fetchone()[0]
+        consolidated = conn.execute(
+            "select count(*) from diamonds where feed = %s and status = 'active'",
+            (runtime.settings.feed,)).fetchone()[0]
+    return {
+        "run_id": started.run_id, "run_type": started.run_type, "status": run["status"],
+        "expected": started.expected_count, "raw": raw, "consolidated": consolidated,
+        "partitions": progress.total, "failed_partitions": progress.failed,
+        "drifted_partitions": progress.drifted, "pages": progress.pages_fetched,
+        "count_queries": started.count_queries,
+        "dead_letters": len(host.queue.dead_letters),
+        "gate": instance.output if instance.status == "Completed" else instance.error,
+        "seconds": round(time.monotonic() - started_at, 2),
+    }
+
+
+def serve(args) -> int:
+    from cli.local_host import LocalHost
+
+    runtime = _local_runtime()
+    host = LocalHost(runtime).start()
+    try:
+        serve_api(host, args.host, args.port)
+    finally:
+        host.stop()
+    return 0
+
+
+def serve_api(host, address: str, port: int) -> None:
+    import uvicorn
+
+    from shared.api import create_app
+    from shared.orchestration import durable_client
+
+    api = create_app(host.runtime)
+
+    async def app_with_client(scope, receive, send):
+        durable_client.set(host.client)
+        await api(scope, receive, send)
+
+    uvicorn.run(app_with_client, host=address, port=port, log_level="warning")
+
+
+def demo(args) -> int:
+    from cli.demo import run_demo
+
+    return run_demo(args)

@@ -1,0 +1,87 @@
+"""The `diamond-opus` command."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+
+log = logging.getLogger(__name__)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="diamond-opus", description=__doc__)
+    parser.add_argument("--log-level", default=os.environ.get("LOG_LEVEL", "WARNING"),
+                        help="logging level (default WARNING; INFO shows every page)")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    demo = commands.add_parser("demo", help="sync the simulator's stones, then serve the API")
+    demo.add_argument("--stones", type=int, default=53_940,
+                      help="stones the simulator serves (default: the 53,940 real ones)")
+    demo.add_argument("--seed", type=int, default=7, help="simulator seed")
+    demo.add_argument("--no-serve", action="store_true", help="exit after the sync")
+    demo.add_argument("--json", action="store_true", help="print the summary as JSON")
+    _add_serve_options(demo)
+
+    sync = commands.add_parser("sync", help="run one sync against NIVODA_ENDPOINT")
+    kind = sync.add_mutually_exclusive_group()
+    kind.add_argument("--full", dest="run_type", action="store_const", const="full")
+    kind.add_argument("--incremental", dest="run_type", action="store_const",
+                      const="incremental")
+    sync.add_argument("--workers", type=int, default=4, help="worker threads")
+
+    serve = commands.add_parser("serve", help="serve the API with a local host behind it")
+    _add_serve_options(serve)
+
+    simulator = commands.add_parser("simulator", help="run the supplier simulator",
+                                    add_help=False)
+    simulator.add_argument("args", nargs=argparse.REMAINDER)
+
+    keys = commands.add_parser("api-keys", help="manage API keys")
+    key_commands = keys.add_subparsers(dest="key_command", required=True)
+    create = key_commands.add_parser("create", help="create a key and print it once")
+    create.add_argument("--client", required=True, help="client name")
+    create.add_argument("--permissions", default="read",
+                        help="comma-separated: read, trade, admin (default read)")
+    key_commands.add_parser("list", help="list keys (never the keys themselves)")
+    revoke = key_commands.add_parser("revoke", help="deactivate a key")
+    revoke.add_argument("key_id", type=int)
+
+    commands.add_parser("migrate", help="apply database migrations")
+    return parser
+
+
+def _add_serve_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    parser.add_argument("--port", type=int, default=8000, help="port to listen on")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=args.log_level.upper(),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if args.command == "simulator":
+        from simulator.__main__ import main as simulator_main
+
+        return simulator_main(args.args)
+
+    from cli import commands
+
+    handler = getattr(commands, args.command.replace("-", "_"))
+    try:
+        return handler(args) or 0
+    except KeyboardInterrupt:
+        return 130
+    except commands.CommandError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+def print_json(document: dict) -> None:
+    print(json.dumps(document, indent=2, default=str))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Trigger functions: one blueprint module per trigger family."""

@@ -1,0 +1,1 @@
+"""Domain library of Diamond Opus: everything that runs without the Functions host."""

@@ -1,0 +1,164 @@
+"""The consolidation gate: decide what to do with a run once its partitions finish.
+
+| situation                                   | decision             |
+|---------------------------------------------|----------------------|
+| every partition done (or the run was empty) | consolidate          |
+| all finished, at least the threshold done   | consolidate, partial |
+| all finished, under the threshold done      | skip, alert          |
+| partitions still pending                    | wait                 |
+
+The orchestrator in `functions/gate.py` applies the table; the steps it runs
+as activities live here, so they run the same under the Functions host and
+in the local runner.
+"""
+
+from __future__ import annotations
+
+import logging
+from decimal import Decimal
+
+from shared import consolidation, runs
+from shared.runs import ProgressSummary
+from shared.watermark import Watermark, WatermarkConflictError, advance_watermark
+
+log = logging.getLogger(__name__)
+
+WAIT = "wait"
+CONSOLIDATE = "consolidate"
+CONSOLIDATE_PARTIAL = "consolidate_partial"
+SKIP = "skip"
+
+
+def decide(summary: ProgressSummary, threshold: Decimal) -> str:
+    """Apply the gate table to a run's progress."""
+    if summary.total == 0 or summary.done == summary.total:
+        return CONSOLIDATE
+    if not summary.finished:
+        return WAIT
+    if Decimal(summary.done) / Decimal(summary.total) >= threshold:
+        return CONSOLIDATE_PARTIAL
+    return SKIP
+
+
+def gate_input(runtime, started) -> dict:
+    """The orchestrator's input: the run and every setting its decisions need.
+
+    Settings travel in the input because an orchestrator must not read anything
+    that could change between replays.
+    """
+    s = runtime.settings
+    return {
+        **started.gate_input(),
+        "poll_seconds": s.gate_poll_seconds,
+        "partial_delay_seconds": s.gate_partial_delay_seconds,
+        "timeout_seconds": s.gate_timeout_hours * 3600,
+        "threshold": str(s.gate_success_threshold),
+        "parallelism": s.consolidation_parallelism,
+    }
+
+
+def read_progress(runtime, run_id: str) -> dict:
+    with runtime.pool.connection() as conn:
+        summary = runs.summarize_progress(conn, run_id)
+        run = runs.get_run(conn, run_id)
+    return {**summary.as_dict(), "finished": summary.finished,
+            "run_status": run["status"] if run else None}
+
+
+def prepare_consolidation(runtime, run_id: str) -> dict:
+    s = runtime.settings
+    with runtime.pool.connection() as conn:
+        released = consolidation.release_stuck_claims(conn, s.raw_table,
+                                                      s.stuck_claim_minutes)
+        runs.set_run_status(conn, run_id, "consolidating")
+        conn.commit()
+    return {"released": released}
+
+
+def consolidate_share(runtime, run_id: str, max_seconds: float = 240.0) -> dict:
+    """Consolidate pending raw rows for a while; several of these run side by side."""
+    s = runtime.settings
+    result = consolidation.consolidate_pending(
+        runtime.pool, feed=s.feed, raw_table=s.raw_table,
+        batch_size=s.consolidation_batch_size, max_seconds=max_seconds,
+    )
+    with runtime.pool.connection() as conn:
+        remaining = _count_pending(conn, s.raw_table)
+    log.info("consolidation share done, run_id=%s upserted=%s failed=%s remaining=%s",
+             run_id, result.upserted, result.failed, remaining)
+    return {**result.as_dict(), "remaining": remaining}
+
+
+def _count_pending(conn, raw_table: str) -> int:
+    from psycopg import sql
+
+    query = sql.SQL("select count(*) from {} where status in ('pending', 'processing')")
+    return conn.execute(query.format(sql.Identifier(raw_table))).fetchone()[0]
+
+
+def finalize_run(runtime, run_id: str, partial: bool) -> dict:
+    """Retire unseen stones after a complete full run, then advance the watermark."""
+    s = runtime.settings
+    with runtime.pool.connection() as conn:
+        run = runs.get_run(conn, run_id)
+        summary = runs.summarize_progress(conn, run_id)
+        retired = 0
+        complete = summary.done == summary.total and summary.drifted == 0
+        if run["run_type"] == "full" and complete and not partial:
+            retired = consolidation.retire_unseen(conn, feed=s.feed, raw_table=s.raw_table,
+                                                  run_id=run_id)
+        elif run["run_type"] == "full":
+            log.warning("unseen stones kept: run not proven complete, run_id=%s done=%s"
+                        " total=%s drifted=%s", run_id, summary.done, summary.total,
+                        summary.drifted)
+        consolidated = _count_active(conn, s.feed)
+
+    advanced = _advance(runtime, run)
+    status = "partial" if partial else "completed"
+    with runtime.pool.connection() as conn:
+        conn.execute(
+            "update run_metadata set status = %s, finished_at = now(), retired_count = %s,"
+            " consolidated_count = %s, watermark_advanced = %s where run_id = %s",
+            (status, retired, consolidated, advanced, run_id),
+        )
+        conn.commit()
+    log.info("run completed, run_id=%s feed=%s status=%s consolidated=%s retired=%s"
+             " watermark_advanced=%s", run_id, s.feed, status, consolidated, retired,
+             advanced)
+    if partial:
+        runtime.alerts.send(
+            "run_partial", f"Run {run_id} consolidated with failed partitions",
+            f"{summary.failed} of {summary.total} partitions failed; their stones were "
+            "not refreshed. Retry them from the dashboard or the API.", run_id=run_id,
+        )
+    return {"status": status, "retired": retired, "consolidated": consolidated,
+            "watermark_advanced": advanced}
+
+
+def _count_active(conn, feed: str) -> int:
+    return conn.execute(
+        "select count(*) from diamonds where feed = %s and status = 'active'", (feed,)
+    ).fetchone()[0]
+
+
+def _advance(runtime, run: dict) -> bool:
+    feed = runtime.settings.feed
+    mark = Watermark(updated_to=run["updated_to"], run_id=run["run_id"])
+    try:
+        return advance_watermark(runtime.watermarks, feed, mark)
+    except WatermarkConflictError as exc:
+        log.error("watermark not advanced, run_id=%s error=%s", run["run_id"], exc)
+        runtime.alerts.send("watermark_conflict", f"Watermark race lost by {run['run_id']}",
+                            str(exc), run_id=run["run_id"])
+        return False
+
+
+def fail_run(runtime, run_id: str, kind: str, reason: str) -> dict:
+    """Mark a run failed, keep the watermark, and alert."""
+    with runtime.pool.connection() as conn:
+        runs.set_run_status(conn, run_id, "failed", reason=reason, finished=True)
+        conn.commit()
+    log.error("run failed, run_id=%s feed=%s kind=%s reason=%s", run_id,
+              runtime.settings.feed, kind, reason)
+    runtime.alerts.send(kind, f"Run {run_id} failed", reason, run_id=run_id)
+    return {"status": "failed", "kind": kind}
