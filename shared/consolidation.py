@@ -125,9 +125,13 @@ def _upsert_mapped(conn, mapped: list[tuple]) -> int:
     if not mapped:
         return 0
     columns = list(DIAMOND_RECORD_COLUMNS)
+    # Only the mapped columns, without the table's constraints: pricing fills
+    # in the rest during the upsert.
     conn.execute(
-        "create temp table if not exists stage_diamonds"
-        " (like diamonds including defaults) on commit delete rows"
+        sql.SQL(
+            "create temp table if not exists stage_diamonds on commit delete rows"
+            " as select {} from diamonds with no data"
+        ).format(sql.SQL(", ").join(map(sql.Identifier, columns)))
     )
     copy = sql.SQL("copy stage_diamonds ({}) from stdin").format(
         sql.SQL(", ").join(map(sql.Identifier, columns))
