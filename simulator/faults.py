@@ -67,7 +67,7 @@ class FaultInjector:
     def __init__(self, config: dict | None = None) -> None:
         self._lock = threading.Lock()
         self._injected: Counter[str] = Counter()
-        self.configure(config or {})
+        self.configure({} if config is None else config)
 
     def configure(self, config: dict) -> None:
         """Replace the configuration and restart the request numbering."""
@@ -119,6 +119,11 @@ class FaultInjector:
         with self._lock:
             self._injected[kind] += 1
         logger.info("Fault injected: kind=%s", kind)
+
+    def reset_counts(self) -> None:
+        """Zero the injected fault counts."""
+        with self._lock:
+            self._injected.clear()
 
     def injected_counts(self) -> dict[str, int]:
         """Return the number of injections per fault kind, zeros included."""

@@ -122,6 +122,9 @@ def handle_admin(
     route = (method, path.rstrip("/"))
     if route == ("GET", "/admin/stats"):
         return Response(200, service.stats_snapshot())
+    if route == ("POST", "/admin/stats/reset"):
+        service.reset_stats()
+        return Response(200, service.stats_snapshot())
     if route == ("GET", "/admin/faults"):
         return Response(200, service.faults.config)
     if route == ("POST", "/admin/faults"):

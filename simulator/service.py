@@ -116,13 +116,13 @@ class RequestStats:
             for kind, stone_ids in touched.items():
                 self._mutations[kind] += len(stone_ids)
 
-    def snapshot(self) -> dict:
+    def requests(self) -> dict:
         with self._lock:
-            return {
-                "total": self._total,
-                "by_operation": dict(self._operations),
-                "mutations": dict(self._mutations),
-            }
+            return {"total": self._total, "by_operation": dict(self._operations)}
+
+    def mutations(self) -> dict:
+        with self._lock:
+            return dict(self._mutations)
 
 
 class SimulatorService:
@@ -284,10 +284,16 @@ class SimulatorService:
         self.stats.count_mutations(touched)
         return touched
 
+    def reset_stats(self) -> None:
+        """Zero the request, mutation and injected fault counts."""
+        self.stats = RequestStats()
+        self.faults.reset_counts()
+
     def stats_snapshot(self) -> dict:
         """Return request counts, mutation counts and injected fault counts."""
         return {
-            "requests": self.stats.snapshot(),
+            "requests": self.stats.requests(),
+            "mutations": self.stats.mutations(),
             "faults": self.faults.injected_counts(),
             "stones": self.catalogue.size,
         }
