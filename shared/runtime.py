@@ -96,9 +96,11 @@ class Runtime:
         return Alerter.from_settings(self.settings)
 
     def close(self) -> None:
-        pool = self._overrides.get("pool")
-        if pool is not None:
-            pool.close()
+        """Close the clients this runtime built."""
+        for name in ("nivoda", "pool"):
+            client = self._overrides.get(name)
+            if client is not None:
+                client.close()
 
 
 _installed: Runtime | None = None
