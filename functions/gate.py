@@ -26,8 +26,9 @@ def consolidation_gate(context: df.DurableOrchestrationContext):
     run_id = run["run_id"]
     deadline = context.current_utc_datetime + timedelta(seconds=run["timeout_seconds"])
 
+    force = bool(run.get("force"))
     progress = yield context.call_activity(gate_progress, run_id)
-    while not progress["finished"] and progress["run_status"] != "cancelled":
+    while not (force or progress["finished"]) and progress["run_status"] != "cancelled":
         if context.current_utc_datetime >= deadline:
             reason = (f"partitions still unfinished after {run['timeout_seconds']:.0f} s:"
                       f" {progress['done']} done, {progress['failed']} failed of"
@@ -40,7 +41,7 @@ def consolidation_gate(context: df.DurableOrchestrationContext):
 
     if progress["run_status"] == "cancelled":
         return {"run_id": run_id, "decision": "cancelled"}
-    decision = gate.decide(_summary(progress), Decimal(run["threshold"]))
+    decision = gate.decide(_summary(progress), Decimal(run["threshold"]), force=force)
     if not context.is_replaying:
         log.info("gate decision, run_id=%s decision=%s done=%s failed=%s total=%s",
                  run_id, decision, progress["done"], progress["failed"], progress["total"])
@@ -51,7 +52,7 @@ def consolidation_gate(context: df.DurableOrchestrationContext):
         return {"run_id": run_id, "decision": decision}
 
     partial = decision == gate.CONSOLIDATE_PARTIAL
-    if partial and run["partial_delay_seconds"] > 0:
+    if partial and not force and run["partial_delay_seconds"] > 0:
         delay = timedelta(seconds=run["partial_delay_seconds"])
         yield context.create_timer(context.current_utc_datetime + delay)
     outcome = yield from _consolidate(context, run, partial)

@@ -6,6 +6,7 @@
 | all finished, at least the threshold done   | consolidate, partial |
 | all finished, under the threshold done      | skip, alert          |
 | partitions still pending                    | wait                 |
+| forced by an operator, not all done         | consolidate, partial |
 
 The orchestrator in `functions/gate.py` applies the table; the steps it runs
 as activities live here, so they run the same under the Functions host and
@@ -29,10 +30,12 @@ CONSOLIDATE_PARTIAL = "consolidate_partial"
 SKIP = "skip"
 
 
-def decide(summary: ProgressSummary, threshold: Decimal) -> str:
-    """Apply the gate table to a run's progress."""
+def decide(summary: ProgressSummary, threshold: Decimal, *, force: bool = False) -> str:
+    """Apply the gate table to a run's progress; `force` consolidates what there is."""
     if summary.total == 0 or summary.done == summary.total:
         return CONSOLIDATE
+    if force:
+        return CONSOLIDATE_PARTIAL
     if not summary.finished:
         return WAIT
     if Decimal(summary.done) / Decimal(summary.total) >= threshold:

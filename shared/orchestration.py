@@ -30,7 +30,7 @@ async def start_run_with_gate(
     return started
 
 
-async def restart_gate(runtime, client, run_id: str) -> str:
+async def restart_gate(runtime, client, run_id: str, *, force: bool = False) -> str:
     """Start a new gate instance for an existing run (after a retry or a failure)."""
     from shared import runs
     from shared.scheduler import StartedRun as Run
@@ -49,5 +49,6 @@ async def restart_gate(runtime, client, run_id: str) -> str:
     run = await asyncio.to_thread(load)
     instance_id = f"{run_id}:resume:{uuid.uuid4().hex[:6]}"
     return await client.start_new(
-        GATE_ORCHESTRATOR, instance_id=instance_id, client_input=gate_input(runtime, run)
+        GATE_ORCHESTRATOR, instance_id=instance_id,
+        client_input={**gate_input(runtime, run), "force": force},
     )
