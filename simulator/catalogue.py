@@ -113,25 +113,29 @@ class Catalogue:
     def build_items(self, positions) -> list[dict]:
         """Build the item JSON of the stones at `positions`."""
         with self._lock:
-            columns = self._state.columns
-            hold_ids = self._state.hold_ids
-            return [
-                items.build_item(columns, int(position), hold_ids.get(int(position)))
-                for position in positions
-            ]
+            return items.build_items(self._state.columns, positions, self._state.hold_ids)
 
     def truth(self, query: dict) -> list[dict]:
         """Return id, offer, price and availability of every matching stone."""
         with self._lock:
             columns = self._state.columns
+            positions = self.matching_positions(query, None)
+            values = zip(
+                columns.stone_hi[positions].tolist(),
+                columns.stone_lo[positions].tolist(),
+                columns.offer_hi[positions].tolist(),
+                columns.offer_lo[positions].tolist(),
+                columns.price_cents[positions].tolist(),
+                columns.availability[positions].tolist(),
+            )
             return [
                 {
-                    "stone_id": items.stone_id(columns, position),
-                    "offer_id": items.offer_id(columns, position),
-                    "price_cents": int(columns.price_cents[position]),
-                    "availability": AVAILABILITIES[columns.availability[position]],
+                    "stone_id": items.uuid_text(stone_hi, stone_lo),
+                    "offer_id": "DIAMOND/" + items.uuid_text(offer_hi, offer_lo),
+                    "price_cents": price_cents,
+                    "availability": AVAILABILITIES[availability],
                 }
-                for position in self.matching_positions(query, None).tolist()
+                for stone_hi, stone_lo, offer_hi, offer_lo, price_cents, availability in values
             ]
 
     # Holds and orders

@@ -30,8 +30,34 @@ class FieldPlan:
 
     response_key: str
     field_name: str
-    children: tuple["FieldPlan", ...] | None
+    children: "Plan | None"
     type_name: str
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The fields selected on one object type."""
+
+    fields: tuple[FieldPlan, ...]
+    # Field names in selection order, and whether each response key is its
+    # field name: then a dict with exactly these keys in this order is already
+    # its own projection, apart from its nested objects.
+    names: tuple[str, ...]
+    verbatim: bool
+    nested: tuple[FieldPlan, ...]
+
+
+def _make_plan(fields: list[FieldPlan]) -> Plan:
+    verbatim = all(
+        field.response_key == field.field_name and field.field_name != "__typename"
+        for field in fields
+    )
+    return Plan(
+        fields=tuple(fields),
+        names=tuple(field.field_name for field in fields),
+        verbatim=verbatim,
+        nested=tuple(field for field in fields if field.children is not None),
+    )
 
 
 def compile_plan(
@@ -40,7 +66,7 @@ def compile_plan(
     selection_sets: list[SelectionSetNode],
     fragments: dict,
     variables: dict,
-) -> tuple[FieldPlan, ...]:
+) -> Plan:
     """Compile merged selection sets on `parent_type` into a projection plan."""
     grouped: dict[str, list[FieldNode]] = {}
     for selection_set in selection_sets:
@@ -58,18 +84,28 @@ def compile_plan(
             child_sets = [node.selection_set for node in nodes if node.selection_set]
             children = compile_plan(schema, field_type, child_sets, fragments, variables)
         plans.append(FieldPlan(response_key, field_name, children, parent_type.name))
-    return tuple(plans)
+    return _make_plan(plans)
 
 
-def project(value, plan: tuple[FieldPlan, ...]):
-    """Copy the planned keys of a dict, or of each dict of a list."""
+def project(value, plan: Plan):
+    """Project a dict, or each dict of a list, onto `plan`.
+
+    Dicts are changed in place where their keys already match the plan, so
+    pass values built for this response only.
+    """
     if value is None:
         return None
     if isinstance(value, list):
         return [project(element, plan) for element in value]
 
+    if plan.verbatim and tuple(value) == plan.names:
+        for field in plan.nested:
+            name = field.field_name
+            value[name] = project(value[name], field.children)
+        return value
+
     result = {}
-    for field in plan:
+    for field in plan.fields:
         if field.field_name == "__typename":
             result[field.response_key] = field.type_name
         elif field.children is None:
