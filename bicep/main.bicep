@@ -70,6 +70,13 @@ param postgresExtraFirewallRules array = []
 @description('Max Function App instances.')
 param maximumInstanceCount int = 40
 
+// NOTE: every instance opens its own connection pool, so maximumInstanceCount
+// times databasePoolMaxSize must stay below the server's max_connections,
+// which Azure sets by compute size.
+@description('Max PostgreSQL connections per Function App instance (DATABASE_POOL_MAX_SIZE).')
+@minValue(1)
+param databasePoolMaxSize int = 4
+
 @description('Spread Function App instances across availability zones.')
 param zoneRedundant bool = true
 
@@ -201,6 +208,7 @@ module functionApp 'modules/functionapp.bicep' = {
     syncSchedule: syncSchedule
     feed: feed
     maximumInstanceCount: maximumInstanceCount
+    databasePoolMaxSize: databasePoolMaxSize
     zoneRedundant: zoneRedundant
   }
   // The app must not start before its identity can read secrets, storage and

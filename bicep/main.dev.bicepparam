@@ -17,4 +17,6 @@ param postgresSkuTier = 'Burstable'
 param postgresHighAvailability = 'Disabled'
 param postgresGeoRedundantBackup = 'Disabled'
 param zoneRedundant = false
-param maximumInstanceCount = 10
+param maximumInstanceCount = 40
+// A Burstable B1ms server accepts few connections, so one per instance.
+param databasePoolMaxSize = 1

@@ -19,3 +19,4 @@ param postgresHighAvailability = 'ZoneRedundant'
 param postgresGeoRedundantBackup = 'Enabled'
 param zoneRedundant = true
 param maximumInstanceCount = 40
+param databasePoolMaxSize = 4

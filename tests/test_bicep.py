@@ -1,7 +1,7 @@
 """Static checks of the Azure deployment: Bicep templates, host.json, azure.yaml.
 
-Nothing here reaches Azure. Checkov scans the templates; the other tests read
-the files and check the settings that the app and the queue must agree on.
+Nothing here reaches Azure. Checkov scans the templates, and the other tests
+read the files and check the settings that the app and the queue share.
 """
 
 from __future__ import annotations
@@ -43,9 +43,10 @@ APP_SETTINGS_READ_BY_CODE = (
     "APPLICATIONINSIGHTS_CONNECTION_STRING",
     "SYNC_SCHEDULE",
     "MAX_DELIVERY_COUNT",
+    "DATABASE_POOL_MAX_SIZE",
 )
 SECRET_SETTINGS = ("DATABASE_URL", "NIVODA_PASSWORD", "RESEND_API_KEY", "HMAC_SECRETS")
-# Flex Consumption rejects these as app settings; functionAppConfig sets them.
+# Flex Consumption rejects these app settings because functionAppConfig sets them.
 SETTINGS_REJECTED_BY_FLEX = (
     "FUNCTIONS_WORKER_RUNTIME",
     "FUNCTIONS_EXTENSION_VERSION",
@@ -55,7 +56,7 @@ SETTINGS_REJECTED_BY_FLEX = (
 
 
 def find_checkov() -> str | None:
-    """Return the Checkov executable: $CHECKOV, the shared venv, or PATH."""
+    """Return the Checkov executable: $CHECKOV, /tmp/checkov-venv, or PATH."""
     candidate = os.environ.get("CHECKOV")
     if candidate:
         if shutil.which(candidate) is None:
@@ -85,7 +86,7 @@ def checkov_report() -> dict:
     )
     assert completed.stdout, f"checkov printed nothing; stderr:\n{completed.stderr}"
     report = json.loads(completed.stdout)
-    # One framework gives one report object; keep the shape stable anyway.
+    # Checkov prints one object for one framework and a list for several.
     if isinstance(report, list):
         report = next(item for item in report if item.get("check_type") == "bicep")
     report["exit_code"] = completed.returncode
@@ -207,7 +208,7 @@ def test_queue_namespace_standard_without_sas():
     assert "disableLocalAuth: true" in source
 
 
-def test_main_passes_one_delivery_count_to_queue_and_app():
+def test_delivery_count_shared_by_queue_and_app():
     source = read_bicep("main.bicep")
     assert source.count("maxDeliveryCount: maxDeliveryCount") == 2
     assert app_settings()["MAX_DELIVERY_COUNT"] == "string(maxDeliveryCount)"
@@ -339,7 +340,7 @@ def test_host_json_durable_hub_name():
     assert durable["hubName"] == "DiamondOpusHub"
 
 
-def test_host_json_sampling_keeps_requests_and_exceptions():
+def test_host_json_sampling_exclusions():
     sampling = load_host_json()["logging"]["applicationInsights"]["samplingSettings"]
     excluded = sampling["excludedTypes"].split(";")
     assert "Request" in excluded

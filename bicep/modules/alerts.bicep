@@ -104,7 +104,7 @@ traces
   }
 }
 
-// The daily run starts at 02:00 UTC; 26 hours leaves two hours for a long
+// The daily run starts at 02:00 UTC, so 26 hours leaves two hours for a long
 // run before the silence counts as a failure. The query always returns one
 // row, so zero completed runs evaluates as 0 rather than as no data.
 // NOTE: this also fires after a first deployment until the first run completes.
@@ -121,7 +121,7 @@ resource noSuccessfulRun 'Microsoft.Insights/scheduledQueryRules@2022-06-15' = {
       appInsightsId
     ]
     evaluationFrequency: 'PT1H'
-    // The window must be one of the fixed sizes; the query narrows it.
+    // The window must be one of the fixed sizes, so the query narrows it.
     windowSize: 'P2D'
     criteria: {
       allOf: [
@@ -148,7 +148,7 @@ resource noSuccessfulRun 'Microsoft.Insights/scheduledQueryRules@2022-06-15' = {
 }
 
 // A work item lands in the dead-letter queue after maxDeliveryCount failed
-// deliveries or when it expires; either way a page of the run was not stored.
+// deliveries or when it expires. Either way a page of the run was not stored.
 resource deadLetters 'Microsoft.Insights/metricAlerts@2018-03-01' = {
   name: '${namePrefix}-work-items-dead-lettered'
   location: 'global'

@@ -70,6 +70,10 @@ param feed string
 @maxValue(1000)
 param maximumInstanceCount int = 40
 
+@description('Max PostgreSQL connections of each instance.')
+@minValue(1)
+param databasePoolMaxSize int = 4
+
 @description('Memory of each instance in MB.')
 @allowed([
   512
@@ -96,6 +100,7 @@ var appSettings = {
   AZURE_CLIENT_ID: identityClientId
   APPLICATIONINSIGHTS_CONNECTION_STRING: appInsightsConnectionString
   DATABASE_URL: format(keyVaultReference, secretUris.databaseUrl)
+  DATABASE_POOL_MAX_SIZE: string(databasePoolMaxSize)
   NIVODA_ENDPOINT: nivodaEndpoint
   NIVODA_USERNAME: nivodaUsername
   NIVODA_PASSWORD: format(keyVaultReference, secretUris.nivodaPassword)
@@ -141,10 +146,10 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
       '${identityId}': {}
     }
   }
-  // checkov:skip=CKV_AZURE_17: the REST API authenticates storefronts with API keys or HMAC signatures; requiring client certificates would lock them out.
+  // checkov:skip=CKV_AZURE_17: the REST API authenticates storefronts with API keys or HMAC signatures, and requiring client certificates would lock them out.
   // checkov:skip=CKV_AZURE_222: the REST API is public by design, so public network access stays enabled.
-  // checkov:skip=CKV_AZURE_212: numberOfWorkers applies to App Service plans; Flex Consumption adds instances per trigger load and spreads them across zones when zoneRedundant is set.
-  // checkov:skip=CKV_AZURE_213: Flex Consumption does not support the App Service health check; the app serves GET /health for external probes.
+  // checkov:skip=CKV_AZURE_212: numberOfWorkers applies to App Service plans. Flex Consumption adds instances per trigger load and spreads them across zones when zoneRedundant is set.
+  // checkov:skip=CKV_AZURE_213: Flex Consumption does not support the App Service health check, so the app serves GET /health for external probes.
   properties: {
     serverFarmId: plan.id
     httpsOnly: true

@@ -33,8 +33,8 @@ resource vault 'Microsoft.KeyVault/vaults@2023-07-01' = {
   name: vaultName
   location: location
   tags: tags
-  // checkov:skip=CKV_AZURE_109: Key Vault references of a Function App without VNet integration resolve over the public endpoint, and App Service is not a trusted service that the firewall bypass admits. Access is limited by Azure RBAC instead.
-  // checkov:skip=CKV_AZURE_189: same reason as CKV_AZURE_109, public network access is needed for Key Vault references.
+  // checkov:skip=CKV_AZURE_109: without VNet integration the app resolves Key Vault references from changing public addresses, which a vault firewall cannot list. Azure RBAC limits access instead.
+  // checkov:skip=CKV_AZURE_189: Key Vault references need public network access, for the reason given for CKV_AZURE_109.
   properties: {
     tenantId: subscription().tenantId
     sku: {
@@ -65,7 +65,7 @@ resource secrets 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = [
   for secret in items(secretValues): {
     parent: vault
     name: secret.key
-    // checkov:skip=CKV_AZURE_41: these credentials are rotated when the supplier, Resend or the database rotates them; an expiry date would make Key Vault refuse the reference and stop the app instead.
+    // checkov:skip=CKV_AZURE_41: these credentials are rotated when the supplier, Resend or the database rotates them. An expiry date would make Key Vault reject the reference and stop the app instead.
     properties: {
       value: secret.value
       contentType: 'text/plain'

@@ -95,7 +95,7 @@ resource database 'Microsoft.DBforPostgreSQL/flexibleServers/databases@2022-12-0
   }
 }
 
-// Connections must use TLS; the app's DATABASE_URL carries sslmode=require.
+// Connections must use TLS. The app's DATABASE_URL also sets sslmode=require.
 resource requireTls 'Microsoft.DBforPostgreSQL/flexibleServers/configurations@2022-12-01' = {
   parent: server
   name: 'require_secure_transport'

@@ -98,7 +98,8 @@ resource queueReceiver 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
   }
 }
 
-// Reads secret values for Key Vault references; cannot list or change them.
+// Reads secret values for Key Vault references, but cannot create, change or
+// delete secrets.
 resource secretsUser 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
   name: guid(vault.id, principalId, roleIds.keyVaultSecretsUser)
   scope: vault

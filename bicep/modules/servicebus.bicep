@@ -1,5 +1,5 @@
 // Service Bus namespace and the `work-items` queue. Each message asks a worker
-// to fetch one page of one partition; its message id is
+// to fetch one page of one partition, and its message id is
 // "<run id>:<partition id>:<offset>".
 
 @description('Azure region of the resources.')
@@ -75,7 +75,7 @@ output namespaceId string = namespace.id
 output namespaceName string = namespace.name
 output queueId string = queue.id
 output queueName string = queue.name
-// serviceBusEndpoint is "https://<name>.servicebus.windows.net:443/"; clients
-// want the host name alone.
+// serviceBusEndpoint is "https://<name>.servicebus.windows.net:443/", but
+// clients take the host name alone.
 var endpointHost = replace(namespace.properties.serviceBusEndpoint, 'https://', '')
 output fullyQualifiedNamespace string = replace(endpointHost, ':443/', '')

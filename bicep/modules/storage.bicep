@@ -43,9 +43,9 @@ resource account 'Microsoft.Storage/storageAccounts@2023-05-01' = {
   sku: {
     name: storageSkuName
   }
-  // checkov:skip=CKV_AZURE_43: the name is a parameter; main.bicep derives it from uniqueString() and the @minLength/@maxLength bounds above apply.
-  // checkov:skip=CKV_AZURE_35: the Flex Consumption app has no virtual network here, so the firewall must admit it; every request needs a Microsoft Entra token because shared keys are disabled.
-  // checkov:skip=CKV_AZURE_59: same reason as CKV_AZURE_35; anonymous blob access is off (allowBlobPublicAccess false).
+  // checkov:skip=CKV_AZURE_43: the name is a parameter, which main.bicep derives from uniqueString() and the @minLength/@maxLength bounds above apply.
+  // checkov:skip=CKV_AZURE_35: the Flex Consumption app has no virtual network here, so the firewall must admit it. Every request needs a Microsoft Entra token because shared keys are disabled.
+  // checkov:skip=CKV_AZURE_59: the reason given for CKV_AZURE_35 applies, and anonymous blob access is off (allowBlobPublicAccess false).
   properties: {
     accessTier: 'Hot'
     minimumTlsVersion: 'TLS1_2'
