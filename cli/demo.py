@@ -3,19 +3,25 @@
 from __future__ import annotations
 
 import shutil
+import socket
+import subprocess
+import sys
 import tempfile
+import time
 from pathlib import Path
+
+import httpx
 
 from cli.commands import _local_runtime, run_sync, serve_api
 from cli.main import print_json
 
 
 def run_demo(args) -> int:
-    from simulator import Simulator
-
     from cli.local_host import LocalHost
 
-    simulator = Simulator(stones=args.stones, seed=args.seed).start(host="127.0.0.1", port=0)
+    # The simulator runs in its own process, as a supplier would, so that it
+    # does not share this process's interpreter lock with the workers.
+    simulator = SimulatorProcess(args.stones, args.seed).start()
     watermarks = Path(tempfile.gettempdir()) / "diamond-opus" / "demo-watermarks"
     shutil.rmtree(watermarks, ignore_errors=True)
     runtime = _local_runtime(
@@ -57,3 +63,46 @@ def _demo_key(runtime) -> str:
     with runtime.pool.connection() as conn:
         _, key = create_api_key(conn, "demo", ["read", "trade", "admin"])
     return key
+
+
+class SimulatorProcess:
+    """The supplier simulator in a child process on a free loopback port."""
+
+    def __init__(self, stones: int, seed: int) -> None:
+        self.stones = stones
+        self.seed = seed
+        self.port = _free_port()
+        self._process: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/graphql"
+
+    def start(self, timeout_seconds: float = 120.0) -> SimulatorProcess:
+        self._process = subprocess.Popen(
+            [sys.executable, "-m", "simulator", "--host", "127.0.0.1", "--port",
+             str(self.port), "--stones", str(self.stones), "--seed", str(self.seed),
+             "--log-level", "WARNING"],
+        )
+        deadline = time.monotonic() + timeout_seconds
+        while time.monotonic() < deadline:
+            if self._process.poll() is not None:
+                raise RuntimeError(f"simulator exited with code {self._process.returncode}")
+            try:
+                httpx.get(f"http://127.0.0.1:{self.port}/health", timeout=1).raise_for_status()
+                return self
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        self.stop()
+        raise TimeoutError(f"simulator did not answer within {timeout_seconds:.0f} s")
+
+    def stop(self) -> None:
+        if self._process is not None and self._process.poll() is None:
+            self._process.terminate()
+            self._process.wait(timeout=10)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
