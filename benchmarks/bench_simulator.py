@@ -40,7 +40,10 @@ def measure_generation(stones: int) -> dict:
     started = time.perf_counter()
     Catalogue(stones, seed=1)
     catalogue = time.perf_counter() - started
-    return {"generate_seconds": round(generated, 3), "catalogue_seconds": round(catalogue, 3)}
+    return {
+        "generate_seconds": round(generated, 3),
+        "catalogue_seconds": round(catalogue, 3),
+    }
 
 
 def free_port() -> int:
@@ -50,7 +53,15 @@ def free_port() -> int:
 
 
 def start_server(stones: int, port: int) -> tuple[subprocess.Popen, float]:
-    command = [sys.executable, "-m", "simulator", "--port", str(port), "--stones", str(stones)]
+    command = [
+        sys.executable,
+        "-m",
+        "simulator",
+        "--port",
+        str(port),
+        "--stones",
+        str(stones),
+    ]
     command += ["--log-level", "WARNING"]
     started = time.perf_counter()
     process = subprocess.Popen(command, cwd=REPOSITORY)
@@ -72,10 +83,15 @@ def fetch_pages(url: str, token: str, offsets: list[int]) -> list[float]:
         for offset in offsets:
             variables = {"query": QUERY, "offset": offset, "limit": 50, "order": ORDER}
             started = time.perf_counter()
-            response = http.post(url, json={"query": PAGE, "variables": variables}, headers=headers)
+            response = http.post(
+                url, json={"query": PAGE, "variables": variables}, headers=headers
+            )
             body = response.json()
             latencies.append(time.perf_counter() - started)
-            if "errors" in body or len(body["data"]["diamonds_by_query"]["items"]) != 50:
+            if (
+                "errors" in body
+                or len(body["data"]["diamonds_by_query"]["items"]) != 50
+            ):
                 raise RuntimeError(f"page at offset {offset} failed: {str(body)[:300]}")
     return latencies
 
@@ -96,7 +112,13 @@ def measure_pages(url: str, pages: int, threads: int) -> dict:
     shares = [offsets[start::threads] for start in range(threads)]
     started = time.perf_counter()
     with ThreadPoolExecutor(threads) as pool:
-        latencies = [value for part in pool.map(fetch_pages, [url] * threads, [token] * threads, shares) for value in part]
+        latencies = [
+            value
+            for part in pool.map(
+                fetch_pages, [url] * threads, [token] * threads, shares
+            )
+            for value in part
+        ]
     elapsed = time.perf_counter() - started
     latencies.sort()
     return {

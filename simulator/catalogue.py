@@ -17,8 +17,8 @@ import numpy as np
 
 from simulator import filters, items
 from simulator.generation import (
-    AVAILABLE,
     AVAILABILITIES,
+    AVAILABLE,
     ON_HOLD,
     SOLD,
     StoneColumns,
@@ -113,7 +113,9 @@ class Catalogue:
     def build_items(self, positions) -> list[dict]:
         """Build the item JSON of the stones at `positions`."""
         with self._lock:
-            return items.build_items(self._state.columns, positions, self._state.hold_ids)
+            return items.build_items(
+                self._state.columns, positions, self._state.hold_ids
+            )
 
     def truth(self, query: dict) -> list[dict]:
         """Return id, offer, price and availability of every matching stone."""
@@ -127,15 +129,16 @@ class Catalogue:
                 columns.offer_lo[positions].tolist(),
                 columns.price_cents[positions].tolist(),
                 columns.availability[positions].tolist(),
+                strict=True,
             )
             return [
                 {
                     "stone_id": items.uuid_text(stone_hi, stone_lo),
                     "offer_id": "DIAMOND/" + items.uuid_text(offer_hi, offer_lo),
-                    "price_cents": price_cents,
-                    "availability": AVAILABILITIES[availability],
+                    "price_cents": price,
+                    "availability": AVAILABILITIES[available],
                 }
-                for stone_hi, stone_lo, offer_hi, offer_lo, price_cents, availability in values
+                for stone_hi, stone_lo, offer_hi, offer_lo, price, available in values
             ]
 
     # Holds and orders
@@ -178,13 +181,15 @@ class Catalogue:
         with self._lock:
             positions = [self._find_offer(offer) for offer in offer_ids]
             columns = self._state.columns
-            for offer, position in zip(offer_ids, positions):
+            for offer, position in zip(offer_ids, positions, strict=True):
                 if columns.availability[position] == SOLD:
                     raise CatalogueError(
                         f"offer {offer!r} is already sold; remove it from the order"
                     )
             if len(set(positions)) != len(positions):
-                raise CatalogueError("an order lists the same offer twice; list it once")
+                raise CatalogueError(
+                    "an order lists the same offer twice; list it once"
+                )
 
             order_id = str(uuid.uuid4())
             for position in positions:
@@ -192,7 +197,9 @@ class Catalogue:
                 self._state.holds.pop(hold_id, None)
                 self._set_availability(position, SOLD)
             self._state.orders[order_id] = positions
-            logger.info("Order created: order_id=%s stones=%d", order_id, len(positions))
+            logger.info(
+                "Order created: order_id=%s stones=%d", order_id, len(positions)
+            )
             return order_id
 
     # Mutations
@@ -209,7 +216,9 @@ class Catalogue:
             touched = {kind: [] for kind in MUTATION_KINDS}
             for _ in range(int(counts.get("price_changes") or 0)):
                 touched["price_changes"].extend(self._change_price(rng))
-            touched["new_stones"] = self._add_stones(rng, int(counts.get("new_stones") or 0))
+            touched["new_stones"] = self._add_stones(
+                rng, int(counts.get("new_stones") or 0)
+            )
             for _ in range(int(counts.get("sold") or 0)):
                 touched["sold"].extend(self._mark_sold(rng))
             for _ in range(int(counts.get("withdrawn") or 0)):
@@ -222,7 +231,9 @@ class Catalogue:
             return []
         columns = self._state.columns
         factor = rng.uniform(0.8, 1.2)
-        columns.price_cents[position] = max(100, round(columns.price_cents[position] * factor))
+        columns.price_cents[position] = max(
+            100, round(columns.price_cents[position] * factor)
+        )
         columns.updated_ms[position] = _now_ms()
         self._clear_caches(orders="price")
         return [items.stone_id(columns, position)]
@@ -259,7 +270,9 @@ class Catalogue:
         self._clear_caches(orders="none")
         return [items.stone_id(self._state.columns, position)]
 
-    def _pick_listed(self, rng: np.random.Generator, unsold: bool = False) -> int | None:
+    def _pick_listed(
+        self, rng: np.random.Generator, unsold: bool = False
+    ) -> int | None:
         columns = self._state.columns
         # A few random draws find a candidate at once in a mostly listed
         # catalogue; the scan after them covers a mostly emptied one.
@@ -295,7 +308,10 @@ class Catalogue:
         position = self._state.added_stones.get(stone_id)
         if position is None:
             position = self._search(
-                stone_id, self._stone_sorted_hi, self._stone_order, self._initial.stone_lo
+                stone_id,
+                self._stone_sorted_hi,
+                self._stone_order,
+                self._initial.stone_lo,
             )
         if position is None or not self._state.columns.listed[position]:
             raise CatalogueError(

@@ -24,9 +24,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--stones",
         type=int,
         default=REAL_STONE_COUNT,
-        help=f"number of stones; up to {REAL_STONE_COUNT} are real rows, more are derived",
+        help=(
+            f"number of stones; the first {REAL_STONE_COUNT} are real rows, "
+            "more are derived from them"
+        ),
     )
-    parser.add_argument("--seed", type=int, default=0, help="seed of the generated catalogue")
+    parser.add_argument(
+        "--seed", type=int, default=0, help="seed of the generated catalogue"
+    )
     parser.add_argument(
         "--faults",
         type=_fault_config,
@@ -45,7 +50,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--total-count-mode",
         choices=TOTAL_COUNT_MODES,
         default="remaining",
-        help="what a page's total_count holds: rows left from the offset, page size, or the total",
+        help=(
+            "what a page's total_count holds: rows left from the offset, "
+            "the page size, or the total"
+        ),
     )
     parser.add_argument(
         "--overrun",
@@ -70,7 +78,8 @@ def main(argv: list[str] | None = None) -> int:
     """Run the simulator until interrupted; return the exit status."""
     args = build_parser().parse_args(argv)
     logging.basicConfig(
-        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
+        level=args.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
     )
     simulator = Simulator(
         stones=args.stones,

@@ -20,7 +20,12 @@ from dataclasses import dataclass
 
 logger = logging.getLogger(__name__)
 
-MALFORMED_KINDS = ("missing_certificate", "negative_price", "unknown_shape", "price_string")
+MALFORMED_KINDS = (
+    "missing_certificate",
+    "negative_price",
+    "unknown_shape",
+    "price_string",
+)
 MUTATE_KINDS = ("price_changes", "new_stones", "sold", "withdrawn")
 FAULT_OPTIONS = {
     "http_500": {},
@@ -169,7 +174,8 @@ def _parse_rule(kind: str, settings) -> FaultRule:
     schedule = settings.get("schedule") or []
     if not all(isinstance(number, int) and number > 0 for number in schedule):
         raise FaultConfigError(
-            f"fault {kind!r} schedule {schedule!r} is invalid; list request numbers >= 1"
+            f"fault {kind!r} schedule {schedule!r} is invalid; "
+            "list request numbers of 1 or more"
         )
     operations = settings.get("operations")
     _check_kinds(kind, settings.get("kinds"))

@@ -62,7 +62,9 @@ def sort_positions(columns: StoneColumns, order: dict | None) -> np.ndarray:
     order_type = order.get("type") or "createdAt"
     direction = order.get("direction") or "ASC"
     if order_type not in ORDER_TYPES:
-        raise QueryError(f"order type {order_type!r} is invalid; use one of {ORDER_TYPES}")
+        raise QueryError(
+            f"order type {order_type!r} is invalid; use one of {ORDER_TYPES}"
+        )
     if direction not in ("ASC", "DESC"):
         raise QueryError(f"order direction {direction!r} is invalid; use ASC or DESC")
 

@@ -123,14 +123,14 @@ def load_real_rows() -> dict[str, np.ndarray]:
     with gzip.open(DATA_PATH, "rt", newline="", encoding="utf-8") as handle:
         reader = csv.reader(handle)
         header = next(reader)
-        columns = list(zip(*reader))
+        columns = list(zip(*reader, strict=True))
     if len(columns[0]) != REAL_STONE_COUNT:
         raise ValueError(
             f"{DATA_PATH} has {len(columns[0])} rows, expected {REAL_STONE_COUNT}: "
             "restore the packaged file"
         )
 
-    raw = dict(zip(header, columns))
+    raw = dict(zip(header, columns, strict=True))
     rows = {
         name: np.array(raw[name], dtype=np.float64)
         for name in ("carat", "depth", "table", "price", "x", "y", "z")
@@ -157,13 +157,17 @@ def generate_stones(count: int, seed: int) -> StoneColumns:
     physical = _take_real_rows(real, np.arange(real_count))
     if count > REAL_STONE_COUNT:
         extra = _derive_synthetic_rows(real, rng, count - REAL_STONE_COUNT)
-        physical = {name: np.concatenate([physical[name], extra[name]]) for name in physical}
+        physical = {
+            name: np.concatenate([physical[name], extra[name]]) for name in physical
+        }
 
     created_ms = _draw_created_ms(rng, count)
     lag_ms = rng.integers(0, MAX_UPDATE_LAG_SECONDS, count) * 1000
     updated_ms = created_ms + lag_ms
     availability = rng.choice(4, size=count, p=INITIAL_AVAILABILITY_SHARES)
-    return _assemble(rng, physical, created_ms, updated_ms, availability, first_serial=0)
+    return _assemble(
+        rng, physical, created_ms, updated_ms, availability, first_serial=0
+    )
 
 
 def generate_new_stones(
@@ -173,10 +177,14 @@ def generate_new_stones(
     physical = _derive_synthetic_rows(load_real_rows(), rng, count)
     created_ms = np.full(count, now_ms, dtype=np.int64)
     availability = np.full(count, AVAILABLE, dtype=np.int8)
-    return _assemble(rng, physical, created_ms, created_ms.copy(), availability, first_serial)
+    return _assemble(
+        rng, physical, created_ms, created_ms.copy(), availability, first_serial
+    )
 
 
-def _take_real_rows(real: dict[str, np.ndarray], rows: np.ndarray) -> dict[str, np.ndarray]:
+def _take_real_rows(
+    real: dict[str, np.ndarray], rows: np.ndarray
+) -> dict[str, np.ndarray]:
     return {
         "carat": real["carat"][rows],
         "cut": real["cut"][rows],
@@ -259,7 +267,9 @@ def _assemble(
         lab=np.where(labgrown, grown_lab, natural_lab).astype(np.int8),
         polish=np.clip(finish_base + rng.integers(0, 2, count), 0, 3).astype(np.int8),
         symmetry=np.clip(finish_base + rng.integers(0, 2, count), 0, 3).astype(np.int8),
-        fluorescence=rng.choice(4, size=count, p=(0.6, 0.2, 0.13, 0.07)).astype(np.int8),
+        fluorescence=rng.choice(4, size=count, p=(0.6, 0.2, 0.13, 0.07)).astype(
+            np.int8
+        ),
         discount=discount,
         stone_hi=stone_hi,
         stone_lo=stone_lo,

@@ -23,9 +23,17 @@ from simulator.generation import (
 MEDIA_BASE_URL = "https://media.example.test"
 SUPPLIERS = (
     ("6f1c2d9e-8a4b-4c1e-9f3a-1b2c3d4e5f60", "Antwerp Rough Co", "Antwerp Rough Co BV"),
-    ("7a2d3e0f-9b5c-4d2f-8a4b-2c3d4e5f6071", "Mumbai Brilliants", "Mumbai Brilliants Pvt Ltd"),
+    (
+        "7a2d3e0f-9b5c-4d2f-8a4b-2c3d4e5f6071",
+        "Mumbai Brilliants",
+        "Mumbai Brilliants Pvt Ltd",
+    ),
     ("8b3e4f1a-0c6d-4e3a-9b5c-3d4e5f607182", "Tel Aviv Gems", "Tel Aviv Gems Ltd"),
-    ("9c4f5a2b-1d7e-4f4b-8c6d-4e5f60718293", "New York Stone House", "NY Stone House LLC"),
+    (
+        "9c4f5a2b-1d7e-4f4b-8c6d-4e5f60718293",
+        "New York Stone House",
+        "NY Stone House LLC",
+    ),
     ("0d5a6b3c-2e8f-4a5c-9d7e-5f60718293a4", "Surat Lab Grown", "Surat Lab Grown LLP"),
 )
 GIRDLES = ("THIN TO MEDIUM", "MEDIUM", "MEDIUM TO SLIGHTLY THICK", "SLIGHTLY THICK")
@@ -64,7 +72,9 @@ def stone_id(columns: StoneColumns, position: int) -> str:
 
 def offer_id(columns: StoneColumns, position: int) -> str:
     """Return the offer id (`DIAMOND/<uuid>`) of the stone at `position`."""
-    return "DIAMOND/" + uuid_text(columns.offer_hi[position], columns.offer_lo[position])
+    return "DIAMOND/" + uuid_text(
+        columns.offer_hi[position], columns.offer_lo[position]
+    )
 
 
 def cert_number(columns: StoneColumns, position: int) -> str:
@@ -83,7 +93,9 @@ def build_item(columns: StoneColumns, position: int, hold_id: str | None) -> dic
     return build_items(columns, [position], {position: hold_id} if hold_id else {})[0]
 
 
-def build_items(columns: StoneColumns, positions, hold_ids: dict[int, str]) -> list[dict]:
+def build_items(
+    columns: StoneColumns, positions, hold_ids: dict[int, str]
+) -> list[dict]:
     """Build the item JSON of the stones at `positions`.
 
     Column values are taken for all positions at once and converted to Python
@@ -140,8 +152,15 @@ def _build_diamond(row: dict, diamond_id: str, hold_id: str | None) -> dict:
         "milky": "NONE" if aux & 0xC == 0 else None,
         "mine_of_origin": _mine_of_origin(row["labgrown"], aux),
         "v360": _v360(row["has_v360"], diamond_id),
-        "delivery_time": {"min_business_days": min_days, "max_business_days": min_days + 3},
-        "supplier": {"id": supplier_id, "name": supplier_name, "legal_name": legal_name},
+        "delivery_time": {
+            "min_business_days": min_days,
+            "max_business_days": min_days + 3,
+        },
+        "supplier": {
+            "id": supplier_id,
+            "name": supplier_name,
+            "legal_name": legal_name,
+        },
         "certificate": _build_certificate(row, aux),
     }
 

@@ -82,7 +82,9 @@ def compile_plan(
         children = None
         if isinstance(field_type, GraphQLObjectType):
             child_sets = [node.selection_set for node in nodes if node.selection_set]
-            children = compile_plan(schema, field_type, child_sets, fragments, variables)
+            children = compile_plan(
+                schema, field_type, child_sets, fragments, variables
+            )
         plans.append(FieldPlan(response_key, field_name, children, parent_type.name))
     return _make_plan(plans)
 
@@ -111,7 +113,9 @@ def project(value, plan: Plan):
         elif field.children is None:
             result[field.response_key] = value.get(field.field_name)
         else:
-            result[field.response_key] = project(value.get(field.field_name), field.children)
+            result[field.response_key] = project(
+                value.get(field.field_name), field.children
+            )
     return result
 
 
@@ -130,7 +134,11 @@ def _collect_fields(
             grouped.setdefault(key, []).append(selection)
         elif isinstance(selection, InlineFragmentNode):
             _collect_fields(
-                selection.selection_set, fragments, variables, grouped, visited_fragments
+                selection.selection_set,
+                fragments,
+                variables,
+                grouped,
+                visited_fragments,
             )
         elif isinstance(selection, FragmentSpreadNode):
             name = selection.name.value
@@ -138,7 +146,11 @@ def _collect_fields(
                 continue
             visited_fragments.add(name)
             _collect_fields(
-                fragments[name].selection_set, fragments, variables, grouped, visited_fragments
+                fragments[name].selection_set,
+                fragments,
+                variables,
+                grouped,
+                visited_fragments,
             )
 
 

@@ -6,7 +6,11 @@ import threading
 from simulator.catalogue import Catalogue
 from simulator.generation import REAL_STONE_COUNT
 from simulator.server import SimulatorHTTPServer
-from simulator.service import DEFAULT_TOKEN_TTL_SECONDS, ServiceOptions, SimulatorService
+from simulator.service import (
+    DEFAULT_TOKEN_TTL_SECONDS,
+    ServiceOptions,
+    SimulatorService,
+)
 
 logger = logging.getLogger(__name__)
 

@@ -203,7 +203,9 @@ def build_execution_schema() -> GraphQLSchema:
     request's selection (see `simulator.projection`).
     """
     if SCHEMA_SDL.count(PAGE_RESULT_TYPE) != 1:
-        raise RuntimeError("schema text changed: diamonds_by_query result type not found")
+        raise RuntimeError(
+            "schema text changed: diamonds_by_query result type not found"
+        )
     sdl = SCHEMA_SDL.replace(PAGE_RESULT_TYPE, "): PageJSON") + "\nscalar PageJSON\n"
     schema = build_schema(sdl)
     query_fields = schema.query_type.fields
@@ -274,7 +276,9 @@ def _resolve_count(parent, info, query):
         raise bad_input_error(str(error)) from None
 
 
-def _resolve_diamonds_by_query(parent, info, query, offset=None, limit=None, order=None):
+def _resolve_diamonds_by_query(
+    parent, info, query, offset=None, limit=None, order=None
+):
     _require_login(parent, info)
     offset = 0 if offset is None else offset
     limit = MAX_PAGE_SIZE if limit is None else limit

@@ -49,7 +49,9 @@ class SimulatorRequestHandler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:  # noqa: N802
         url = urlsplit(self.path)
         if url.path == "/health":
-            self._send(Response(200, {"status": "ok", "stones": self._service.catalogue.size}))
+            self._send(
+                Response(200, {"status": "ok", "stones": self._service.catalogue.size})
+            )
         elif url.path.startswith("/admin/"):
             self._handle_admin("GET", url.path, parse_qs(url.query), None)
         else:
@@ -76,13 +78,20 @@ class SimulatorRequestHandler(BaseHTTPRequestHandler):
         return self.server.service
 
     def _handle_admin(self, method: str, path: str, params: dict, body) -> None:
-        if not ipaddress.ip_address(self.client_address[0]).is_loopback:
-            message = f"admin endpoints answer loopback clients only, not {self.client_address[0]}"
+        client_host = self.client_address[0]
+        if not ipaddress.ip_address(client_host).is_loopback:
+            message = f"admin endpoints serve loopback clients only, not {client_host}"
             self._send(Response(403, {"error": message}))
             return
         try:
             response = handle_admin(self._service, method, path, params, body)
-        except (CatalogueError, FaultConfigError, QueryError, TypeError, ValueError) as error:
+        except (
+            CatalogueError,
+            FaultConfigError,
+            QueryError,
+            TypeError,
+            ValueError,
+        ) as error:
             response = Response(400, {"error": str(error)})
         if response is None:
             self._send_not_found(path)

@@ -161,7 +161,9 @@ class SimulatorService:
     def handle_graphql(self, body, authorization: str | None) -> Response:
         """Answer one GraphQL request, applying the configured faults."""
         if not isinstance(body, dict) or not isinstance(body.get("query"), str):
-            return Response(400, _error_body("the body must be JSON with a query string"))
+            return Response(
+                400, _error_body("the body must be JSON with a query string")
+            )
         request_number = self.faults.next_request_number()
         document, errors = self._parse(body["query"])
         operation_name = body.get("operationName")
@@ -228,13 +230,17 @@ class SimulatorService:
     def _http_fault_response(self, kind: str, status: int) -> Response:
         headers = {}
         if kind == "http_429":
-            headers["Retry-After"] = str(self.faults.option(kind, "retry_after_seconds"))
+            headers["Retry-After"] = str(
+                self.faults.option(kind, "retry_after_seconds")
+            )
         message = f"HTTP {status} (injected fault {kind}); retry the request"
         return Response(status, _error_body(message), headers)
 
     # Pages
 
-    def serve_page(self, context: dict, query: dict, offset: int, limit: int, order) -> dict:
+    def serve_page(
+        self, context: dict, query: dict, offset: int, limit: int, order
+    ) -> dict:
         """Return one page of `diamonds_by_query` with the page faults applied."""
         self._maybe_mutate(context)
         positions = self.catalogue.matching_positions(query, order)
@@ -255,7 +261,10 @@ class SimulatorService:
             kind = self.faults.choose(self.faults.option("malformed_item", "kinds"))
             _break_item(self.faults.choose(page), kind)
             self.faults.record("malformed_item")
-        return {"items": page, "total_count": self._total_count(count, offset, len(page))}
+        return {
+            "items": page,
+            "total_count": self._total_count(count, offset, len(page)),
+        }
 
     def _maybe_mutate(self, context: dict) -> None:
         if not self._fires(context, "mutate"):

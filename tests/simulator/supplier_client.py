@@ -6,7 +6,9 @@ from simulator import Simulator
 
 LOGIN = """
 query Login($username: String!, $password: String!) {
-  authenticate { username_and_password(username: $username, password: $password) { token } }
+  authenticate {
+    username_and_password(username: $username, password: $password) { token }
+  }
 }
 """
 COUNT = "query Count($query: DiamondQuery!) { diamonds_by_query_count(query: $query) }"
@@ -34,7 +36,9 @@ query Page($query: DiamondQuery!, $offset: Int, $limit: Int, $order: DiamondOrde
 }
 """
 CREATED_ASC = {"type": "createdAt", "direction": "ASC"}
-FULL_WINDOW = {"updated": {"from": "2000-01-01T00:00:00Z", "to": "2100-01-01T00:00:00Z"}}
+FULL_WINDOW = {
+    "updated": {"from": "2000-01-01T00:00:00Z", "to": "2100-01-01T00:00:00Z"}
+}
 
 
 class SupplierClient:
@@ -45,7 +49,9 @@ class SupplierClient:
         self.http = http
         self.token: str | None = None
 
-    def post(self, query: str, variables: dict | None = None, token: str | None = "login"):
+    def post(
+        self, query: str, variables: dict | None = None, token: str | None = "login"
+    ):
         headers = {}
         if token == "login":
             token = self.token or self.login()
@@ -56,7 +62,9 @@ class SupplierClient:
 
     def login(self, username: str = "demo", password: str = "demo") -> str:
         response = self.post(LOGIN, {"username": username, "password": password}, None)
-        self.token = response.json()["data"]["authenticate"]["username_and_password"]["token"]
+        self.token = response.json()["data"]["authenticate"]["username_and_password"][
+            "token"
+        ]
         return self.token
 
     def data(self, query: str, variables: dict | None = None) -> dict:
@@ -67,7 +75,9 @@ class SupplierClient:
     def count(self, query: dict) -> int:
         return self.data(COUNT, {"query": query})["diamonds_by_query_count"]
 
-    def page(self, query: dict, offset: int, limit: int = 50, order=CREATED_ASC) -> dict:
+    def page(
+        self, query: dict, offset: int, limit: int = 50, order=CREATED_ASC
+    ) -> dict:
         variables = {"query": query, "offset": offset, "limit": limit, "order": order}
         return self.data(PAGE, variables)["diamonds_by_query"]
 

@@ -18,7 +18,9 @@ def first_available(client) -> dict:
 
 
 def stone_item(client, stone_id: str) -> dict:
-    items = client.all_items(FULL_WINDOW | {"availability": ["AVAILABLE", "ON_HOLD", "SOLD"]})
+    items = client.all_items(
+        FULL_WINDOW | {"availability": ["AVAILABLE", "ON_HOLD", "SOLD"]}
+    )
     return next(item for item in items if item["diamond"]["id"] == stone_id)
 
 
@@ -121,11 +123,20 @@ def test_admin_mutate_returns_touched_ids(client):
     response = client.admin(
         "POST",
         "/mutate",
-        json={"price_changes": 2, "new_stones": 3, "sold": 1, "withdrawn": 1, "seed": 5},
+        json={
+            "price_changes": 2,
+            "new_stones": 3,
+            "sold": 1,
+            "withdrawn": 1,
+            "seed": 5,
+        },
     )
     touched = response.json()
 
-    assert [len(touched[kind]) for kind in ("price_changes", "new_stones", "sold", "withdrawn")] == [
+    assert [
+        len(touched[kind])
+        for kind in ("price_changes", "new_stones", "sold", "withdrawn")
+    ] == [
         2,
         3,
         1,
@@ -137,7 +148,9 @@ def test_admin_mutate_returns_touched_ids(client):
 def test_admin_mutate_reflected_in_truth(client):
     before = {row["stone_id"]: row for row in client.admin("GET", "/truth").json()}
     touched = client.admin(
-        "POST", "/mutate", json={"price_changes": 1, "sold": 1, "withdrawn": 1, "new_stones": 1}
+        "POST",
+        "/mutate",
+        json={"price_changes": 1, "sold": 1, "withdrawn": 1, "new_stones": 1},
     ).json()
     after = {row["stone_id"]: row for row in client.admin("GET", "/truth").json()}
 
@@ -172,10 +185,14 @@ def test_truth_matches_paging_with_window(client):
     served = client.all_items({"updated": window})
 
     rows = client.admin(
-        "GET", "/truth", params={"updated_from": window["from"], "updated_to": window["to"]}
+        "GET",
+        "/truth",
+        params={"updated_from": window["from"], "updated_to": window["to"]},
     ).json()
 
-    assert [row["stone_id"] for row in rows] == [item["diamond"]["id"] for item in served]
+    assert [row["stone_id"] for row in rows] == [
+        item["diamond"]["id"] for item in served
+    ]
     assert [row["offer_id"] for row in rows] == [item["id"] for item in served]
     assert [row["price_cents"] for row in rows] == [item["price"] for item in served]
 
@@ -193,7 +210,9 @@ def test_truth_post_applies_filters(client):
 
 def test_reset_restores_catalogue(client):
     before = client.admin("GET", "/truth").json()
-    client.admin("POST", "/mutate", json={"price_changes": 5, "new_stones": 5, "withdrawn": 5})
+    client.admin(
+        "POST", "/mutate", json={"price_changes": 5, "new_stones": 5, "withdrawn": 5}
+    )
 
     client.admin("POST", "/reset")
 

@@ -23,7 +23,9 @@ def test_parser_defaults():
 
 
 def test_parser_reads_faults():
-    args = build_parser().parse_args(["--faults", json.dumps({"http_503": {"rate": 0.1}})])
+    args = build_parser().parse_args(
+        ["--faults", json.dumps({"http_503": {"rate": 0.1}})]
+    )
 
     assert args.faults == {"http_503": {"rate": 0.1}}
 

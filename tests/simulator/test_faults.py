@@ -108,7 +108,9 @@ def broken_items(items: list[dict]) -> list[dict]:
         ("price_string", lambda item: isinstance(item["price"], str)),
         (
             "unknown_shape",
-            lambda item: item["diamond"]["certificate"]["shape"] == "TRILLIANT_CUT_UNKNOWN",
+            lambda item: (
+                item["diamond"]["certificate"]["shape"] == "TRILLIANT_CUT_UNKNOWN"
+            ),
         ),
     ],
 )

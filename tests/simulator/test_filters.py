@@ -38,14 +38,22 @@ def parse_time(text: str) -> datetime:
 
 
 FILTER_CASES = [
-    ({"shapes": ["OVAL", "PEAR"]}, lambda i: certificate(i)["shape"] in ("OVAL", "PEAR")),
+    (
+        {"shapes": ["OVAL", "PEAR"]},
+        lambda i: certificate(i)["shape"] in ("OVAL", "PEAR"),
+    ),
     (
         {"sizes": [{"from": 1.0, "to": 1.01}, {"from": 2.0, "to": 2.0}]},
-        lambda i: 1.0 <= certificate(i)["carats"] <= 1.01 or certificate(i)["carats"] == 2.0,
+        lambda i: (
+            1.0 <= certificate(i)["carats"] <= 1.01 or certificate(i)["carats"] == 2.0
+        ),
     ),
     ({"labgrown": True}, lambda i: certificate(i)["labgrown"]),
     ({"labgrown": False}, lambda i: not certificate(i)["labgrown"]),
-    ({"dollar_value": {"from": 5000, "to": 5100}}, lambda i: 500_000 <= i["price"] <= 510_000),
+    (
+        {"dollar_value": {"from": 5000, "to": 5100}},
+        lambda i: 500_000 <= i["price"] <= 510_000,
+    ),
     ({"dollar_value": {"from": 18000}}, lambda i: i["price"] >= 1_800_000),
     ({"dollar_value": {"to": 400}}, lambda i: i["price"] <= 40_000),
     (
@@ -62,24 +70,36 @@ FILTER_CASES = [
     ({"hide_memo": True}, lambda i: i["diamond"]["availability"] != "MEMO"),
     (
         {"updated": {"from": "2025-02-01T00:00:00Z", "to": "2025-02-03T12:00:00Z"}},
-        lambda i: parse_time("2025-02-01T00:00:00Z")
-        <= parse_time(i["updatedAt"])
-        <= parse_time("2025-02-03T12:00:00Z"),
+        lambda i: (
+            parse_time("2025-02-01T00:00:00Z")
+            <= parse_time(i["updatedAt"])
+            <= parse_time("2025-02-03T12:00:00Z")
+        ),
     ),
-    ({"color": ["D"], "clarity": ["IF"]}, lambda i: certificate(i)["color"] == "D"
-        and certificate(i)["clarity"] == "IF"),
+    (
+        {"color": ["D"], "clarity": ["IF"]},
+        lambda i: certificate(i)["color"] == "D" and certificate(i)["clarity"] == "IF",
+    ),
     ({"lab": ["HRD"]}, lambda i: certificate(i)["lab"] == "HRD"),
     (
-        {"shapes": ["ROUND"], "labgrown": True, "dollar_value": {"from": 1000, "to": 3000}},
-        lambda i: certificate(i)["shape"] == "ROUND"
-        and certificate(i)["labgrown"]
-        and 100_000 <= i["price"] <= 300_000,
+        {
+            "shapes": ["ROUND"],
+            "labgrown": True,
+            "dollar_value": {"from": 1000, "to": 3000},
+        },
+        lambda i: (
+            certificate(i)["shape"] == "ROUND"
+            and certificate(i)["labgrown"]
+            and 100_000 <= i["price"] <= 300_000
+        ),
     ),
 ]
 
 
 @pytest.mark.parametrize(("query", "predicate"), FILTER_CASES)
-def test_filter_count_matches_reference(mixed_client, reference_items, query, predicate):
+def test_filter_count_matches_reference(
+    mixed_client, reference_items, query, predicate
+):
     expected = sum(1 for item in reference_items if predicate(item))
 
     count = mixed_client.count(query)
@@ -124,7 +144,10 @@ def test_dollar_value_bounds_inclusive_in_cents(
     price = odd_cents_item["price"]
     bounds = {"from": (price + lower_cents) / 100, "to": (price + upper_cents) / 100}
 
-    served = {item["diamond"]["id"] for item in mixed_client.all_items({"dollar_value": bounds})}
+    served = {
+        item["diamond"]["id"]
+        for item in mixed_client.all_items({"dollar_value": bounds})
+    }
 
     assert (odd_cents_item["diamond"]["id"] in served) is included
 
@@ -143,7 +166,9 @@ def test_updated_window_inclusive(
         "to": (updated + timedelta(seconds=to_offset_seconds)).isoformat(),
     }
 
-    served = {item["diamond"]["id"] for item in mixed_client.all_items({"updated": window})}
+    served = {
+        item["diamond"]["id"] for item in mixed_client.all_items({"updated": window})
+    }
 
     assert (stone["diamond"]["id"] in served) is included
 
@@ -162,7 +187,8 @@ def test_partitions_by_price_cover_count(mixed_client):
     bounds = [(0, 999.99), (1000, 4999.99), (5000, 100_000)]
 
     counts = [
-        mixed_client.count({"dollar_value": {"from": low, "to": high}}) for low, high in bounds
+        mixed_client.count({"dollar_value": {"from": low, "to": high}})
+        for low, high in bounds
     ]
 
     assert sum(counts) == STONES

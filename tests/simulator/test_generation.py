@@ -17,7 +17,7 @@ from simulator.generation import (
 def read_csv_rows(count: int) -> list[dict]:
     with gzip.open(DATA_PATH, "rt", newline="") as handle:
         reader = csv.DictReader(handle)
-        return [row for _, row in zip(range(count), reader)]
+        return [next(reader) for _ in range(count)]
 
 
 def test_real_rows_loaded_completely():
@@ -34,7 +34,9 @@ def test_first_stones_are_real_rows():
 
     built = [items.build_item(columns, position, None) for position in range(500)]
 
-    assert [item["price"] for item in built] == [int(row["price"]) * 100 for row in source]
+    assert [item["price"] for item in built] == [
+        int(row["price"]) * 100 for row in source
+    ]
     assert [item["diamond"]["certificate"]["carats"] for item in built] == [
         float(row["carat"]) for row in source
     ]
@@ -44,7 +46,10 @@ def test_first_stones_are_real_rows():
 
 def test_cut_grades_mapped():
     columns = generate_stones(REAL_STONE_COUNT, seed=3)
-    cuts = {items.build_item(columns, p, None)["diamond"]["certificate"]["cut"] for p in range(300)}
+    cuts = {
+        items.build_item(columns, p, None)["diamond"]["certificate"]["cut"]
+        for p in range(300)
+    }
 
     assert cuts <= {"FAIR", "GOOD", "VERY GOOD", "EXCELLENT", "IDEAL"}
     assert "IDEAL" in cuts

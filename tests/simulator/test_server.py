@@ -46,7 +46,9 @@ def test_expired_token_unauthenticated():
 
 def test_as_wrapper_authenticates(client):
     token = client.login()
-    query = "query($t: String!) { as(token: $t) { diamonds_by_query_count(query: {}) } }"
+    query = (
+        "query($t: String!) { as(token: $t) { diamonds_by_query_count(query: {}) } }"
+    )
 
     body = client.post(query, {"t": token}, token=None).json()
 
