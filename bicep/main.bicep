@@ -7,15 +7,15 @@
 
 targetScope = 'resourceGroup'
 
-@description('Environment name of lowercase letters and digits, e.g. dev or prod; part of every resource name.')
+@description('Environment name of 2 to 8 lowercase letters and digits, e.g. dev or prod. Every resource name contains it.')
 @minLength(2)
 @maxLength(8)
 param environmentName string
 
-@description('Azure region; it must offer the Flex Consumption plan.')
+@description('Azure region, which must offer the Flex Consumption plan.')
 param location string = resourceGroup().location
 
-@description('Feed name; the app stores raw rows in raw_diamonds_<feed>.')
+@description('Feed name. The app stores raw rows in raw_diamonds_<feed>.')
 param feed string = 'nivoda'
 
 @description('NCRONTAB schedule of the sync run (six fields, UTC).')
@@ -45,7 +45,7 @@ param alertEmailTo string
 @description('Sender of the app\'s alert emails, on a domain verified in Resend.')
 param alertEmailFrom string
 
-@description('PostgreSQL administrator login; the app connects with it and runs the migrations.')
+@description('PostgreSQL administrator login, which the app uses to connect and to run the migrations.')
 param postgresAdminLogin string = 'diamondopus'
 
 @description('PostgreSQL administrator password, stored in Key Vault as part of DATABASE_URL.')
@@ -228,6 +228,7 @@ module alerts 'modules/alerts.bicep' = {
     serviceBusNamespaceId: serviceBus.outputs.namespaceId
     queueName: serviceBus.outputs.queueName
     alertEmail: alertEmailTo
+    healthUrl: 'https://${functionApp.outputs.defaultHostName}/health'
   }
 }
 

@@ -283,7 +283,12 @@ def test_main_outputs_api_base_url():
 
 @pytest.mark.parametrize(
     "text",
-    ['startswith "run failed"', 'startswith "run completed"', "DeadletteredMessages"],
+    [
+        'startswith "run failed"',
+        'startswith "run completed"',
+        "DeadletteredMessages",
+        "WebtestLocationAvailabilityCriteria",
+    ],
 )
 def test_alert_rule_present(text):
     assert text in read_bicep("modules/alerts.bicep")

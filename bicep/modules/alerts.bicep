@@ -23,6 +23,9 @@ param queueName string
 @description('Email address that receives the alerts.')
 param alertEmail string
 
+@description('URL of the app\'s health endpoint, probed by the availability test.')
+param healthUrl string
+
 @description('Hours without a completed run before the "no successful run" alert fires.')
 @minValue(1)
 @maxValue(47)
@@ -184,6 +187,78 @@ resource deadLetters 'Microsoft.Insights/metricAlerts@2018-03-01' = {
           timeAggregation: 'Maximum'
         }
       ]
+    }
+    autoMitigate: true
+    actions: [
+      {
+        actionGroupId: actionGroup.id
+      }
+    ]
+  }
+}
+
+// Flex Consumption has no App Service health check, so Application Insights
+// probes GET /health from three regions every five minutes instead.
+resource healthTest 'Microsoft.Insights/webtests@2022-06-15' = {
+  name: '${namePrefix}-health'
+  location: location
+  // Application Insights lists only web tests tagged with this link.
+  tags: union(tags, {
+    'hidden-link:${appInsightsId}': 'Resource'
+  })
+  kind: 'standard'
+  properties: {
+    SyntheticMonitorId: '${namePrefix}-health'
+    Name: 'GET /health'
+    Kind: 'standard'
+    Enabled: true
+    Frequency: 300
+    Timeout: 30
+    RetryEnabled: true
+    Locations: [
+      {
+        Id: 'emea-nl-ams-azr'
+      }
+      {
+        Id: 'us-va-ash-azr'
+      }
+      {
+        Id: 'apac-sg-sin-azr'
+      }
+    ]
+    Request: {
+      RequestUrl: healthUrl
+      HttpVerb: 'GET'
+      ParseDependentRequests: false
+    }
+    ValidationRules: {
+      ExpectedHttpStatusCode: 200
+      SSLCheck: true
+      SSLCertRemainingLifetimeCheck: 7
+    }
+  }
+}
+
+// Two failing regions out of three mean the app is down, not one network path.
+resource healthDown 'Microsoft.Insights/metricAlerts@2018-03-01' = {
+  name: '${namePrefix}-health-failing'
+  location: 'global'
+  tags: tags
+  properties: {
+    description: 'GET /health failed from at least two of three test regions.'
+    severity: 1
+    enabled: true
+    scopes: [
+      healthTest.id
+      appInsightsId
+    ]
+    evaluationFrequency: 'PT1M'
+    windowSize: 'PT5M'
+    criteria: {
+      'odata.type': 'Microsoft.Azure.Monitor.WebtestLocationAvailabilityCriteria'
+      webTestId: healthTest.id
+      componentId: appInsightsId
+      failedLocationCount: 2
     }
     autoMitigate: true
     actions: [

@@ -35,7 +35,7 @@ param serviceBusNamespace string
 @description('Work item queue name.')
 param queueName string
 
-@description('Max deliveries of a work item; must equal the queue\'s maxDeliveryCount.')
+@description('Max deliveries of a work item, equal to the queue\'s maxDeliveryCount.')
 param maxDeliveryCount int
 
 @description('Blob container of the watermarks.')
