@@ -1,9 +1,9 @@
 """Mutable stone catalogue: queries, pages, holds, orders and mutations.
 
 Every public method takes the catalogue lock, so the HTTP server threads see
-consistent columns. Query results are cached per distinct filter and order
-as an array of stone positions in served order; any mutation clears the
-cache, and pages are slices of the cached array.
+consistent columns. Each distinct filter and order caches its result as an
+array of stone positions in served order, and pages are slices of that
+array. Any mutation clears the cache.
 """
 
 import logging

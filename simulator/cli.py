@@ -18,8 +18,10 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m simulator",
         description="Serve a Nivoda-compatible diamond supplier API over GraphQL.",
     )
+
     parser.add_argument("--host", default="127.0.0.1", help="address to bind")
     parser.add_argument("--port", type=int, default=8765, help="TCP port, 0 for any")
+
     parser.add_argument(
         "--stones",
         type=int,
@@ -38,6 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help='fault configuration as JSON, e.g. \'{"http_503": {"rate": 0.05}}\'',
     )
+
     parser.add_argument("--user", default="demo", help="accepted login username")
     parser.add_argument("--password", default="demo", help="accepted login password")
     parser.add_argument(
@@ -46,12 +49,13 @@ def build_parser() -> argparse.ArgumentParser:
         default=DEFAULT_TOKEN_TTL_SECONDS,
         help="lifetime of a login token in seconds",
     )
+
     parser.add_argument(
         "--total-count-mode",
         choices=TOTAL_COUNT_MODES,
         default="remaining",
         help=(
-            "what a page's total_count holds: rows left from the offset, "
+            "what a page's total_count contains: rows left from the offset, "
             "the page size, or the total"
         ),
     )

@@ -2,9 +2,10 @@
 
 A fault configuration is a JSON object keyed by fault kind, for example
 ``{"http_503": {"rate": 0.1}, "slow": {"schedule": [3, 4], "delay_seconds": 2}}``.
-Each kind takes `rate` (probability per request, 0 to 1), `schedule` (request
-numbers at which it always fires), `operations` (root field names it applies
-to; all when absent) and the options listed in `FAULT_OPTIONS`. Request
+Each kind takes `rate` (probability per request, 0 to 1) and `schedule`
+(request numbers at which it always fires). It may also take `operations`
+(the root field names it applies to, all when absent) and the options listed
+in `FAULT_OPTIONS`. Request
 numbers count GraphQL requests from 1, restarting at each configuration. The
 optional top-level `seed` fixes the random draws.
 

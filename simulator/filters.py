@@ -150,12 +150,12 @@ def _filter_dollar_per_carat(columns: StoneColumns, bounds: dict) -> np.ndarray:
     return _range_mask(columns.price_cents / columns.carat, bounds, scale=100.0)
 
 
-def _filter_has_image(columns: StoneColumns, wanted: bool) -> np.ndarray:
-    return columns.has_image == wanted
+def _filter_has_image(columns: StoneColumns, present: bool) -> np.ndarray:
+    return columns.has_image == present
 
 
-def _filter_has_v360(columns: StoneColumns, wanted: bool) -> np.ndarray:
-    return columns.has_v360 == wanted
+def _filter_has_v360(columns: StoneColumns, present: bool) -> np.ndarray:
+    return columns.has_v360 == present
 
 
 def _filter_availability(columns: StoneColumns, values: list) -> np.ndarray:
@@ -193,8 +193,8 @@ def _vocabulary_filter(attribute: str, vocabulary: tuple):
 
 def _known_codes(values: list, vocabulary: tuple) -> list[int]:
     # An unknown value matches no stone, as an unknown grade would.
-    wanted = {str(value).upper() for value in values if value is not None}
-    return [code for code, name in enumerate(vocabulary) if name in wanted]
+    requested = {str(value).upper() for value in values if value is not None}
+    return [code for code, name in enumerate(vocabulary) if name in requested]
 
 
 _FILTERS = {

@@ -40,8 +40,8 @@ GIRDLES = ("THIN TO MEDIUM", "MEDIUM", "MEDIUM TO SLIGHTLY THICK", "SLIGHTLY THI
 ORIGINS = ("Botswana", "Canada", "Russia", "South Africa", "Namibia", "Australia")
 EYE_CLEAN_CLARITY_LIMIT = CLARITIES.index("VS2")
 CERT_NUMBER_BASE = {"GIA": 2_200_000_000, "IGI": 500_000_000, "HRD": 190_000_000_000}
-# Masks applied to the high half of a stone id to derive the ids of its
-# certificate and of its generated hold; they leave the version bits alone.
+# XOR masks on the high half of a stone id that derive the ids of its
+# certificate and of its generated hold. They leave the version bits alone.
 CERTIFICATE_ID_MASK = 0x5A5A_5A5A_5A5A_0A5A
 HOLD_ID_MASK = 0x3C3C_3C3C_3C3C_0C3C
 ROW_FIELDS = tuple(

@@ -5,11 +5,15 @@ needs a login raises an error with `extensions.code` UNAUTHENTICATED unless the
 request carries a valid bearer token or sits inside `as(token: ...)`.
 """
 
+import logging
+
 from graphql import GraphQLError, GraphQLSchema, build_schema
 
 from simulator.catalogue import CatalogueError
 from simulator.filters import QueryError
 from simulator.projection import compile_plan, project
+
+logger = logging.getLogger(__name__)
 
 MAX_PAGE_SIZE = 50
 
@@ -326,4 +330,5 @@ def _call_catalogue(method, argument):
     try:
         return method(argument)
     except CatalogueError as error:
+        logger.warning("Mutation rejected: %s", error)
         raise bad_input_error(str(error)) from None

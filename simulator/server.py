@@ -1,8 +1,8 @@
 """Threaded HTTP server: the GraphQL endpoint and the admin endpoints.
 
-GraphQL answers on POST /graphql and POST /api/diamonds (the path of the
+GraphQL is served on POST /graphql and POST /api/diamonds (the path of the
 production endpoint). The admin endpoints under /admin carry no
-authentication, so they answer loopback clients only.
+authentication, so they serve loopback clients only.
 """
 
 import ipaddress
@@ -92,6 +92,7 @@ class SimulatorRequestHandler(BaseHTTPRequestHandler):
             TypeError,
             ValueError,
         ) as error:
+            logger.warning("Admin request rejected: path=%s error=%s", path, error)
             response = Response(400, {"error": str(error)})
         if response is None:
             self._send_not_found(path)
@@ -127,7 +128,7 @@ class SimulatorRequestHandler(BaseHTTPRequestHandler):
 def handle_admin(
     service: SimulatorService, method: str, path: str, params: dict, body
 ) -> Response | None:
-    """Answer an admin request, or return None for an unknown path."""
+    """Handle an admin request, or return None for an unknown path."""
     route = (method, path.rstrip("/"))
     if route == ("GET", "/admin/stats"):
         return Response(200, service.stats_snapshot())
@@ -154,7 +155,7 @@ def handle_admin(
 def truth_query(params: dict, body: dict | None) -> dict:
     """Build a DiamondQuery from `updated_from`/`updated_to` and a JSON body.
 
-    The body holds DiamondQuery fields, either at the top level or under
+    The body contains DiamondQuery fields, either at the top level or under
     "query"; the `updated_from`/`updated_to` parameters or body keys set the
     updated window.
     """

@@ -52,7 +52,7 @@ class ServiceOptions:
 
 @dataclass
 class Response:
-    """What to send back for one request."""
+    """HTTP status, JSON body and extra headers of one response."""
 
     status: int
     body: dict | list
@@ -159,8 +159,9 @@ class SimulatorService:
     # GraphQL requests
 
     def handle_graphql(self, body, authorization: str | None) -> Response:
-        """Answer one GraphQL request, applying the configured faults."""
+        """Execute one GraphQL request, applying the configured faults."""
         if not isinstance(body, dict) or not isinstance(body.get("query"), str):
+            logger.warning("GraphQL request rejected: the body has no query string")
             return Response(
                 400, _error_body("the body must be JSON with a query string")
             )
