@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from shared.api.errors import install_error_handlers
+from shared.api.routes import analytics, dashboard
 from shared.api.routes import diamonds, health
 
 
@@ -27,4 +28,6 @@ def create_app(runtime=None) -> FastAPI:
     install_error_handlers(app)
     app.include_router(health.router)
     app.include_router(diamonds.router)
+    app.include_router(analytics.router)
+    app.include_router(dashboard.router)
     return app
