@@ -85,7 +85,7 @@ def test_paging_count_matches_distinct_stones(client):
     assert len(items) == count
 
 
-def test_paging_descending_reverses_ties_stably(client):
+def test_paging_orders_by_price_descending(client):
     order = {"type": "price", "direction": "DESC"}
     prices = [item["price"] for item in client.page({}, 0, 50, order)["items"]]
 
@@ -190,3 +190,30 @@ def test_body_not_json_rejected(client):
     response = client.http.post(client.simulator.url, content=b"{not json")
 
     assert response.status_code == 400
+
+
+def test_as_wrapper_authenticates_mutation(client):
+    token = client.login()
+    stone_id = client.page({"availability": ["AVAILABLE"]}, 0)["items"][0]["diamond"][
+        "id"
+    ]
+    mutation = """
+    mutation($t: String!, $id: ID!) {
+      as(token: $t) { create_hold(ProductId: $id, ProductType: "Diamond") { denied } }
+    }
+    """
+
+    body = client.post(mutation, {"t": token, "id": stone_id}, token=None).json()
+
+    assert body["data"]["as"]["create_hold"]["denied"] is False
+
+
+def test_million_stone_simulator_serves_last_page():
+    with Simulator(stones=1_000_000, seed=5) as simulator, httpx.Client() as http:
+        client = SupplierClient(simulator, http)
+        count = client.count(FULL_WINDOW)
+        last_page = client.page(FULL_WINDOW, count - 50)
+
+    assert count == 1_000_000
+    assert len(last_page["items"]) == 50
+    assert last_page["total_count"] == 50
