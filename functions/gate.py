@@ -15,6 +15,7 @@ import azure.durable_functions as df
 from shared import gate
 from shared.runs import ProgressSummary
 from shared.runtime import get_runtime
+from shared.telemetry import run_span
 
 log = logging.getLogger(__name__)
 
@@ -97,27 +98,43 @@ def _first_line(exc: Exception) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
+def _activity_span(name: str, run_id: str):
+    runtime = get_runtime()
+    return runtime, run_span(f"gate.{name}", run_id=run_id, feed=runtime.settings.feed,
+                             trace_id=gate.trace_id_of(runtime, run_id))
+
+
 @bp.activity_trigger(input_name="run_id")
 def gate_progress(run_id: str) -> dict:
-    return gate.read_progress(get_runtime(), run_id)
+    runtime, span = _activity_span("progress", run_id)
+    with span:
+        return gate.read_progress(runtime, run_id)
 
 
 @bp.activity_trigger(input_name="run_id")
 def gate_prepare(run_id: str) -> dict:
-    return gate.prepare_consolidation(get_runtime(), run_id)
+    runtime, span = _activity_span("prepare", run_id)
+    with span:
+        return gate.prepare_consolidation(runtime, run_id)
 
 
 @bp.activity_trigger(input_name="run_id")
 def gate_consolidate(run_id: str) -> dict:
-    return gate.consolidate_share(get_runtime(), run_id)
+    runtime, span = _activity_span("consolidate", run_id)
+    with span:
+        return gate.consolidate_share(runtime, run_id)
 
 
 @bp.activity_trigger(input_name="payload")
 def gate_finalize(payload: dict) -> dict:
-    return gate.finalize_run(get_runtime(), payload["run_id"], payload["partial"])
+    runtime, span = _activity_span("finalize", payload["run_id"])
+    with span:
+        return gate.finalize_run(runtime, payload["run_id"], payload["partial"])
 
 
 @bp.activity_trigger(input_name="payload")
 def gate_fail_run(payload: dict) -> dict:
-    return gate.fail_run(get_runtime(), payload["run_id"], payload["kind"],
-                         payload["reason"])
+    runtime, span = _activity_span("fail_run", payload["run_id"])
+    with span:
+        return gate.fail_run(runtime, payload["run_id"], payload["kind"],
+                             payload["reason"])

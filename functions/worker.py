@@ -9,6 +9,7 @@ from pydantic import ValidationError
 
 from shared.progress import log_error
 from shared.runtime import get_runtime
+from shared.telemetry import run_span
 from shared.work_item import WorkItem
 from shared.worker import process_work_item
 
@@ -31,7 +32,9 @@ def worker(message: func.ServiceBusMessage) -> None:
         # Redelivery cannot fix a malformed message: record it and complete it.
         _record_malformed(runtime, message, body, exc)
         return
-    process_work_item(runtime, item, delivery_count=message.delivery_count or 1)
+    with run_span("worker.page", run_id=item.run_id, partition_id=item.partition_id,
+                  feed=item.feed, trace_id=item.trace_id, offset=item.offset):
+        process_work_item(runtime, item, delivery_count=message.delivery_count or 1)
 
 
 def _record_malformed(runtime, message, body: bytes, exc: ValidationError) -> None:

@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 from decimal import Decimal
 
-from shared import consolidation, runs
+from shared import consolidation, runs, telemetry
 from shared.runs import ProgressSummary
 from shared.watermark import Watermark, WatermarkConflictError, advance_watermark
 
@@ -60,6 +60,14 @@ def gate_input(runtime, started) -> dict:
     }
 
 
+def trace_id_of(runtime, run_id: str) -> str | None:
+    """The run's trace id, so the gate's spans join the run's trace."""
+    with runtime.pool.connection() as conn:
+        row = conn.execute("select trace_id from run_metadata where run_id = %s",
+                           (run_id,)).fetchone()
+    return row[0] if row else None
+
+
 def read_progress(runtime, run_id: str) -> dict:
     with runtime.pool.connection() as conn:
         summary = runs.summarize_progress(conn, run_id)
@@ -89,6 +97,9 @@ def consolidate_share(runtime, run_id: str, max_seconds: float = 240.0) -> dict:
         remaining = _count_pending(conn, s.raw_table)
     log.info("consolidation share done, run_id=%s upserted=%s failed=%s remaining=%s",
              run_id, result.upserted, result.failed, remaining)
+    if result.seconds > 0 and result.claimed:
+        telemetry.consolidation_rate.record(result.claimed / result.seconds,
+                                            {"feed": s.feed})
     return {**result.as_dict(), "remaining": remaining}
 
 
@@ -125,6 +136,7 @@ def finalize_run(runtime, run_id: str, partial: bool) -> dict:
             (status, retired, consolidated, advanced, run_id),
         )
         conn.commit()
+    _record_duration(run, s.feed, status)
     log.info("run completed, run_id=%s feed=%s status=%s consolidated=%s retired=%s"
              " watermark_advanced=%s", run_id, s.feed, status, consolidated, retired,
              advanced)
@@ -161,7 +173,18 @@ def fail_run(runtime, run_id: str, kind: str, reason: str) -> dict:
     with runtime.pool.connection() as conn:
         runs.set_run_status(conn, run_id, "failed", reason=reason, finished=True)
         conn.commit()
+    with runtime.pool.connection() as conn:
+        run = runs.get_run(conn, run_id)
+    if run:
+        _record_duration(run, runtime.settings.feed, "failed")
     log.error("run failed, run_id=%s feed=%s kind=%s reason=%s", run_id,
               runtime.settings.feed, kind, reason)
     runtime.alerts.send(kind, f"Run {run_id} failed", reason, run_id=run_id)
     return {"status": "failed", "kind": kind}
+
+
+def _record_duration(run: dict, feed: str, status: str) -> None:
+    from datetime import UTC, datetime
+
+    seconds = (datetime.now(UTC) - run["started_at"]).total_seconds()
+    telemetry.run_duration.record(seconds, {"feed": feed, "status": status})

@@ -119,4 +119,8 @@ def get_runtime() -> Runtime:
 
 @functools.cache
 def _default_runtime() -> Runtime:
-    return Runtime(get_settings())
+    from shared.telemetry import configure_telemetry
+
+    settings = get_settings()
+    configure_telemetry(settings)
+    return Runtime(settings)

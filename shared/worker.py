@@ -13,8 +13,8 @@ import time
 from dataclasses import dataclass
 
 from shared import progress as progress_store
-from shared import raw_store
-from shared.nivoda import DiamondQuery, FatalNivodaError, RequestContext
+from shared import raw_store, telemetry
+from shared.nivoda import DiamondQuery, FatalNivodaError, NivodaError, RequestContext
 from shared.work_item import WorkItem
 
 log = logging.getLogger(__name__)
@@ -48,9 +48,12 @@ def process_work_item(runtime, item: WorkItem, *, delivery_count: int) -> PageOu
     try:
         return _fetch_and_store(runtime, item, current.expected_count)
     except FatalNivodaError as exc:
+        telemetry.supplier_errors.add(1, {"kind": type(exc).__name__})
         _fail_partition(runtime, item, f"supplier rejected the request: {exc}")
         return PageOutcome("failed")
     except Exception as exc:
+        if isinstance(exc, NivodaError):
+            telemetry.supplier_errors.add(1, {"kind": type(exc).__name__})
         if delivery_count >= runtime.settings.max_delivery_count:
             # The Python trigger cannot dead-letter; the queue does it after this
             # last delivery, so the failure is recorded here first.
@@ -115,6 +118,8 @@ def _fetch_and_store(runtime, item: WorkItem, expected_count: int) -> PageOutcom
     if not advanced:
         return PageOutcome("duplicate")
 
+    telemetry.pages_fetched.add(1, {"feed": item.feed})
+    telemetry.stones_upserted.add(len(keyed), {"feed": item.feed})
     log.info("page stored, run_id=%s partition_id=%s offset=%s stones=%s",
              item.run_id, item.partition_id, item.offset, len(items))
     if len(items) < limit or next_offset >= expected_count:
