@@ -1,0 +1,354 @@
+"""The worker function under redelivery, duplicate sends, crashes and failures.
+
+Every test calls the indexed `worker` function with real Service Bus trigger
+messages built from a LocalQueue, against PostgreSQL and the simulator.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+from azure.functions.servicebus import ServiceBusMessage
+
+from shared import worker as worker_module
+from shared.local_queue import LocalQueue, QueuedMessage
+from shared.nivoda import NivodaClient
+from shared.scheduler import start_run
+from shared.work_item import WorkItem
+
+PAGE_SIZE = 50
+
+
+@pytest.fixture
+def queue(runtime) -> LocalQueue:
+    local = LocalQueue(max_delivery_count=runtime.settings.max_delivery_count)
+    runtime._overrides["sender"] = local
+    return local
+
+
+@pytest.fixture
+def worker(function_index):
+    return function_index["worker"].get_user_function()
+
+
+def trigger_message(message: QueuedMessage) -> ServiceBusMessage:
+    return ServiceBusMessage(
+        body=message.body, message_id=message.message_id,
+        delivery_count=message.delivery_count, application_properties={},
+        user_properties={}, content_type="application/json",
+    )
+
+
+def deliver(worker, queue: LocalQueue, message: QueuedMessage, *,
+            lose_completion: bool = False) -> bool:
+    """Run the worker on a locked message and settle it; False when it raised."""
+    try:
+        worker(trigger_message(message))
+    except Exception:
+        queue.abandon(message)
+        return False
+    if lose_completion:
+        queue.abandon(message)  # the lock expired before the completion arrived
+    else:
+        queue.complete(message)
+    return True
+
+
+def drain(worker, queue: LocalQueue, *, lose_completion_of=lambda message: False,
+          max_deliveries: int = 2000) -> int:
+    """Deliver messages until the queue is empty; return the number of deliveries."""
+    for count in range(max_deliveries):
+        message = queue.receive()
+        if message is None:
+            return count
+        deliver(worker, queue, message, lose_completion=lose_completion_of(message))
+    raise AssertionError(f"queue not empty after {max_deliveries} deliveries")
+
+
+def progress_rows(runtime, run_id: str) -> list[tuple]:
+    with runtime.pool.connection() as conn:
+        return conn.execute(
+            "select partition_id, status, pass, next_offset, expected_count,"
+            " stones_fetched, pages_fetched, drifted, last_error"
+            " from partition_progress where run_id = %s order by partition_id",
+            (run_id,),
+        ).fetchall()
+
+
+def raw_rows(runtime) -> dict[str, tuple]:
+    with runtime.pool.connection() as conn:
+        rows = conn.execute(
+            "select supplier_stone_id, payload_hash, status, last_seen_run_id"
+            " from raw_diamonds_nivoda").fetchall()
+    return {row[0]: row[1:] for row in rows}
+
+
+def assert_clean_run(runtime, run_id: str, expected_total: int) -> None:
+    """Every partition done once, counters equal to the count, every stone stored."""
+    rows = progress_rows(runtime, run_id)
+    for partition_id, status, pass_number, next_offset, expected, stones, pages, drifted, \
+            error in rows:
+        assert status == "done", (partition_id, error)
+        assert pass_number == 1, partition_id
+        assert next_offset == expected, partition_id
+        assert stones == expected, partition_id
+        assert pages == math.ceil(expected / PAGE_SIZE), partition_id
+        assert drifted is False, partition_id
+    assert sum(row[5] for row in rows) == expected_total
+    stored = raw_rows(runtime)
+    assert len(stored) == expected_total
+    assert {row[2] for row in stored.values()} == {run_id}
+
+
+def test_worker_clean_run_stores_every_stone(runtime, queue, worker, simulator):
+    started = start_run(runtime, run_type="full")
+
+    drain(worker, queue)
+
+    assert started.expected_count == 2000
+    assert_clean_run(runtime, started.run_id, 2000)
+
+
+def test_worker_redelivery_changes_nothing(runtime, queue, worker):
+    started = start_run(runtime, run_type="full")
+    delivered: set[str] = set()
+
+    def lose_first_completion(message: QueuedMessage) -> bool:
+        first = message.message_id not in delivered
+        delivered.add(message.message_id)
+        return first
+
+    drain(worker, queue, lose_completion_of=lose_first_completion)
+
+    assert_clean_run(runtime, started.run_id, 2000)
+    with runtime.pool.connection() as conn:
+        outcomes = dict(conn.execute(
+            "select outcome, count(*) from worker_runs where run_id = %s group by outcome",
+            (started.run_id,)).fetchall())
+    assert outcomes == {"fetched": sum(row[6] for row in progress_rows(runtime,
+                                                                        started.run_id))}
+    assert queue.dead_letters == []
+
+
+def test_worker_duplicate_send_dropped(runtime, queue, worker):
+    started = start_run(runtime, run_type="full")
+    first_pages = []
+    while (message := queue.receive()) is not None:
+        first_pages.append(message)
+    for message in first_pages:
+        queue.abandon(message)
+    waiting = queue.active_count()
+
+    queue.send([WorkItem.from_body(message.body) for message in first_pages])
+
+    assert queue.duplicates_dropped == len(first_pages)
+    assert queue.active_count() == waiting
+    drain(worker, queue)
+    assert_clean_run(runtime, started.run_id, 2000)
+
+
+def test_worker_duplicate_delivery_of_old_page(runtime, queue, worker):
+    started = start_run(runtime, run_type="full")
+    message = queue.receive()
+    stale_copy = trigger_message(message)
+    deliver(worker, queue, message)
+    before = progress_rows(runtime, started.run_id)
+
+    worker(stale_copy)  # the same page again, as a second copy would arrive
+
+    assert progress_rows(runtime, started.run_id) == before
+    drain(worker, queue)
+    assert_clean_run(runtime, started.run_id, 2000)
+
+
+def replace_nivoda(runtime, *, password: str | None = None) -> None:
+    """Swap in a client without retries; close the old one so no socket leaks."""
+    s = runtime.settings
+    runtime.nivoda.close()
+    runtime._overrides["nivoda"] = NivodaClient(
+        s.nivoda_endpoint, s.nivoda_username, password or s.nivoda_password,
+        max_retries=0, requests_per_second=1000)
+
+
+class FailingSender:
+    """Send through `queue`, but raise on the first `failures` sends."""
+
+    def __init__(self, queue: LocalQueue, failures: int) -> None:
+        self._queue = queue
+        self.failures = failures
+
+    def send(self, items):
+        if self.failures > 0:
+            self.failures -= 1
+            raise ConnectionError("Service Bus unreachable (test)")
+        self._queue.send(items)
+
+
+def test_worker_crash_before_next_page_resends(runtime, queue, worker):
+    started = start_run(runtime, run_type="full")
+    runtime._overrides["sender"] = FailingSender(queue, failures=3)
+
+    drain(worker, queue)
+
+    assert runtime._overrides["sender"].failures == 0
+    assert_clean_run(runtime, started.run_id, 2000)
+    with runtime.pool.connection() as conn:
+        duplicates = conn.execute(
+            "select count(*) from worker_runs where run_id = %s and outcome = 'fetched'",
+            (started.run_id,)).fetchone()[0]
+    assert duplicates == sum(row[6] for row in progress_rows(runtime, started.run_id))
+
+
+def test_worker_crash_before_finish_closes_partition(runtime, queue, worker,
+                                                     monkeypatch):
+    started = start_run(runtime, run_type="full")
+    real_finish = worker_module.finish_partition
+    crashes = {"left": 4}
+
+    def crashing_finish(runtime_, item):
+        if crashes["left"] > 0:
+            crashes["left"] -= 1
+            raise ConnectionError("worker died before closing the partition (test)")
+        return real_finish(runtime_, item)
+
+    monkeypatch.setattr(worker_module, "finish_partition", crashing_finish)
+
+    drain(worker, queue)
+
+    assert crashes["left"] == 0
+    assert_clean_run(runtime, started.run_id, 2000)
+
+
+def test_worker_never_pages_past_count(runtime, queue, worker, simulator):
+    started = start_run(runtime, run_type="full")
+    simulator.service.reset_stats()
+
+    drain(worker, queue)
+
+    rows = progress_rows(runtime, started.run_id)
+    pages_needed = sum(math.ceil(row[4] / PAGE_SIZE) for row in rows)
+    requests = simulator.service.stats_snapshot()["requests"]["by_operation"]
+    assert requests["diamonds_by_query"] == pages_needed
+    with runtime.pool.connection() as conn:
+        beyond = conn.execute(
+            "select count(*) from worker_runs w join partition_progress p"
+            " using (run_id, partition_id) where w.run_id = %s"
+            " and w.page_offset >= p.expected_count", (started.run_id,)).fetchone()[0]
+    assert beyond == 0
+
+
+def test_worker_limits_last_page_to_count(runtime, queue, worker, simulator):
+    started = start_run(runtime, run_type="full")
+    message = queue.receive()
+    item = WorkItem.from_body(message.body)
+    queue.abandon(message)
+    # The simulator returns full pages past the end, so only the count stops paging.
+    short = item.model_copy(update={"expected_count": 60})
+    with runtime.pool.connection() as conn:
+        conn.execute("update partition_progress set expected_count = 60"
+                     " where run_id = %s and partition_id = %s",
+                     (started.run_id, item.partition_id))
+        conn.commit()
+
+    worker(ServiceBusMessage(body=short.to_body(), message_id="short-0", delivery_count=1,
+                             application_properties={}, user_properties={}))
+    worker(ServiceBusMessage(body=short.next_page(50).to_body(), message_id="short-50",
+                             delivery_count=1, application_properties={},
+                             user_properties={}))
+
+    with runtime.pool.connection() as conn:
+        pages = conn.execute(
+            "select page_offset, stones from worker_runs where run_id = %s"
+            " and partition_id = %s order by id", (started.run_id, item.partition_id),
+        ).fetchall()
+    assert pages == [(0, 50), (50, 10)]
+
+
+def test_worker_last_delivery_fails_partition(runtime, queue, worker, simulator):
+    started = start_run(runtime, run_type="full")
+    s = runtime.settings
+    replace_nivoda(runtime)
+    simulator.service.faults.configure(
+        {"http_500": {"rate": 1.0, "operations": ["diamonds_by_query"]}})
+    item = WorkItem.from_body(queue.receive().body)
+    single = LocalQueue(max_delivery_count=s.max_delivery_count)
+    single.send([item])
+
+    for delivery in range(1, s.max_delivery_count + 1):
+        message = single.receive()
+        assert message.delivery_count == delivery
+        assert deliver(worker, single, message) is False
+        status = next(row for row in progress_rows(runtime, started.run_id)
+                      if row[0] == item.partition_id)
+        if delivery < s.max_delivery_count:
+            assert status[1] == "pending"
+
+    assert status[1] == "failed"
+    assert f"gave up after {s.max_delivery_count} deliveries" in status[8]
+    assert "HTTP 500" in status[8]
+    assert [m.message_id for m in single.dead_letters] == [item.message_id]
+    assert single.is_idle()
+    with runtime.pool.connection() as conn:
+        logged = conn.execute("select count(*) from error_logs where run_id = %s"
+                              " and partition_id = %s",
+                              (started.run_id, item.partition_id)).fetchone()[0]
+    assert logged == 1
+
+
+def test_worker_fatal_error_fails_partition(runtime, queue, worker):
+    started = start_run(runtime, run_type="full")
+    replace_nivoda(runtime, password="wrong-password")
+    message = queue.receive()
+    item = WorkItem.from_body(message.body)
+
+    assert deliver(worker, queue, message) is True
+
+    status = next(row for row in progress_rows(runtime, started.run_id)
+                  if row[0] == item.partition_id)
+    assert status[1] == "failed"
+    assert status[8].startswith("supplier rejected the request")
+    assert queue.dead_letters == []
+
+
+@pytest.mark.parametrize("body", [b"not json", b'{"feed": "nivoda"}',
+                                  b'{"feed": "nivoda", "run_id": 3}'])
+def test_worker_malformed_body_recorded(runtime, worker, body):
+    message = ServiceBusMessage(body=body, message_id="bad-1", delivery_count=1,
+                                application_properties={}, user_properties={})
+
+    assert worker(message) is None
+
+    with runtime.pool.connection() as conn:
+        rows = conn.execute("select source, message, details from error_logs").fetchall()
+    assert len(rows) == 1
+    source, text, details = rows[0]
+    assert source == "worker"
+    assert text.startswith("malformed work item")
+    assert details["message_id"] == "bad-1"
+    assert details["body"] == body.decode()
+
+
+def test_worker_consolidation_twice_same_result(runtime, queue, worker, function_index):
+    started = start_run(runtime, run_type="full")
+    drain(worker, queue)
+    consolidate = function_index["gate_consolidate"].get_user_function()
+
+    first = consolidate(started.run_id)
+    with runtime.pool.connection() as conn:
+        served = conn.execute("select supplier_stone_id, offer_id, priced_price_cents,"
+                              " updated_at from diamonds order by 1").fetchall()
+        conn.execute("update raw_diamonds_nivoda set status = 'pending'")
+        conn.commit()
+    second = consolidate(started.run_id)
+    third = consolidate(started.run_id)
+
+    assert first["upserted"] == 2000
+    assert first["remaining"] == 0
+    assert second["claimed"] == 2000
+    assert second["upserted"] == 0
+    assert third["claimed"] == 0
+    with runtime.pool.connection() as conn:
+        again = conn.execute("select supplier_stone_id, offer_id, priced_price_cents,"
+                             " updated_at from diamonds order by 1").fetchall()
+    assert again == served
