@@ -92,7 +92,16 @@ class Catalogue:
 
     def count(self, query: dict) -> int:
         """Return the number of listed stones that match `query`."""
-        return len(self.matching_positions(query, None))
+        key = filters.cache_key(query, None)
+        with self._lock:
+            positions = self._match_cache.get(key)
+            if positions is not None:
+                return len(positions)
+            # A count needs no sort order, which is most of the cost of a
+            # match, so it is not cached: a price scan sends many counts.
+            return int(
+                np.count_nonzero(filters.match_stones(self._state.columns, query))
+            )
 
     def matching_positions(self, query: dict, order: dict | None) -> np.ndarray:
         """Return the positions of matching stones in served order (cached)."""
@@ -163,18 +172,43 @@ class Catalogue:
             }
 
     def cancel_hold(self, hold_id: str) -> dict:
-        """Release a hold placed through the API and make its stone available."""
+        """Release a hold and make its stone available again."""
         with self._lock:
             hold = self._state.holds.pop(hold_id, None)
-            if hold is None:
-                raise CatalogueError(
-                    f"hold {hold_id!r} not found; pass an id returned by create_hold"
-                )
-            self._state.hold_ids.pop(hold.position, None)
-            if self._state.columns.availability[hold.position] == ON_HOLD:
-                self._set_availability(hold.position, AVAILABLE)
+            if hold is not None:
+                position = hold.position
+                self._state.hold_ids.pop(position, None)
+            else:
+                position = self._find_generated_hold(hold_id)
+            if self._state.columns.availability[position] == ON_HOLD:
+                self._set_availability(position, AVAILABLE)
             logger.info("Hold cancelled: hold_id=%s", hold_id)
             return {"id": hold_id, "denied": False, "until": None}
+
+    def _find_generated_hold(self, hold_id: str) -> int:
+        """Find the stone of a hold id that came with the generated catalogue."""
+        not_found = CatalogueError(
+            f"hold {hold_id!r} not found; pass a HoldId from a search or an id "
+            "returned by create_hold"
+        )
+        try:
+            value = uuid.UUID(hold_id).int
+        except ValueError:
+            raise not_found from None
+        stone_id = items.uuid_text(
+            (value >> 64) ^ items.HOLD_ID_MASK, value & (2**64 - 1)
+        )
+        position = self._search(
+            stone_id, self._stone_sorted_hi, self._stone_order, self._initial.stone_lo
+        )
+        if (
+            position is None
+            or self._initial.availability[position] != ON_HOLD
+            or self._state.columns.availability[position] != ON_HOLD
+            or position in self._state.hold_ids
+        ):
+            raise not_found
+        return position
 
     def create_order(self, offer_ids: list[str]) -> str:
         """Sell the stones of `offer_ids` in one order; all or none are sold."""

@@ -77,6 +77,26 @@ def test_cancel_hold_makes_stone_available(client):
     assert released["diamond"]["HoldId"] is None
 
 
+def test_cancel_generated_hold_releases_stone(client):
+    held = client.page({"availability": ["ON_HOLD"]}, 0)["items"][0]
+
+    client.data(CANCEL, {"id": held["diamond"]["HoldId"]})
+    released = stone_item(client, held["diamond"]["id"])
+
+    assert held["diamond"]["HoldId"]
+    assert released["diamond"]["availability"] == "AVAILABLE"
+    assert released["diamond"]["HoldId"] is None
+
+
+def test_cancel_generated_hold_twice_error(client):
+    held = client.page({"availability": ["ON_HOLD"]}, 0)["items"][0]
+    client.data(CANCEL, {"id": held["diamond"]["HoldId"]})
+
+    body = client.post(CANCEL, {"id": held["diamond"]["HoldId"]}).json()
+
+    assert "not found" in body["errors"][0]["message"]
+
+
 def test_cancel_hold_unknown_error(client):
     body = client.post(CANCEL, {"id": "no-such-hold"}).json()
 
