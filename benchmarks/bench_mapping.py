@@ -23,8 +23,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from shared.mapping import MappingError, map_offer  # noqa: E402
-from simulator.catalogue import Catalogue  # noqa: E402
+from shared.mapping import MappingError, map_offer
+from simulator.catalogue import Catalogue
 
 CATALOGUE_STONES = 200_000
 DISTINCT = 20_000

@@ -1,8 +1,8 @@
 """Map one raw Nivoda search item to a row of the `diamonds` table.
 
 `map_offer` runs for every stone of a consolidation, about a million times a
-run, so it reads the payload with plain dict access and explicit type checks
-instead of validating the pydantic models in `shared.nivoda.models`; the
+run. So it reads the payload with plain dict access and explicit type checks
+instead of validating the pydantic models in `shared.nivoda.models`, and the
 tests check that both agree. Numbers are read as exact `Decimal`s from their
 JSON text, and money stays in integer cents.
 
@@ -32,7 +32,7 @@ from typing import Any, NamedTuple, NoReturn
 
 
 class MappingError(ValueError):
-    """A payload that cannot become a `diamonds` row; `reason` says why."""
+    """A payload that cannot become a `diamonds` row, with the field and value in `reason`."""
 
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
@@ -207,9 +207,9 @@ class _Number(NamedTuple):
 
 
 # Caches of parsed values. A feed repeats few distinct carat weights,
-# measurements and grade spellings, and Decimal(str(float)) costs about ten
-# dict look-ups. Each cache stops growing at _CACHE_LIMIT entries; races
-# between threads only compute an entry twice.
+# measurements and grade spellings, and Decimal(str(float)) costs several dict
+# look-ups. Each cache stops growing at _CACHE_LIMIT entries. Threads that
+# race on an entry only compute it twice.
 _numbers: dict[float | int, _Number] = {}
 _ratios: dict[int, Decimal] = {}
 _shapes: dict[str, str] = {}
@@ -233,8 +233,8 @@ def map_offer(payload: dict[str, Any], feed: str) -> DiamondRecord:
     stone = diamond.get
     cert = certificate.get
 
-    # The common case is checked inline with type() (True is an int to
-    # isinstance); the helpers named in each branch raise the precise error.
+    # The common case is checked inline with type(), because isinstance()
+    # takes True for an int. The helpers in each branch raise the precise error.
     stone_id = stone("id")
     if type(stone_id) is not str or not stone_id:
         _raise_not_text(stone_id, "diamond.id")
@@ -253,7 +253,7 @@ def map_offer(payload: dict[str, Any], feed: str) -> DiamondRecord:
         treated = _optional_flag(treated, "certificate.treated")
 
     carats = _carats(cert("carats"))
-    # price / carats rounded half up, in integers: carats is num/den exactly.
+    # price / carats rounded half up in exact integers, with carats as a fraction.
     price_per_carat_cents = (
         2 * price_cents * carats.denominator + carats.numerator
     ) // (2 * carats.numerator)
@@ -268,9 +268,9 @@ def map_offer(payload: dict[str, Any], feed: str) -> DiamondRecord:
         attributes["fluorescence_raw"] = fluorescence_raw
     delivery_days_min, delivery_days_max = _delivery_days(stone("delivery_time"))
 
-    # tuple.__new__ skips the generated keyword __new__ of the NamedTuple,
-    # which costs about a tenth of the whole mapping; the order below is
-    # DIAMOND_RECORD_COLUMNS, and a test checks every field by name.
+    # tuple.__new__ skips the NamedTuple's generated keyword __new__, which
+    # took roughly a tenth of the mapping time when measured. The values
+    # follow DIAMOND_RECORD_COLUMNS, and a test checks every field by name.
     return _new_tuple(
         DiamondRecord,
         (
@@ -338,7 +338,7 @@ def _certificate_number(value: Any) -> str:
         if number:
             return number
         raise MappingError("certificate.certNumber is empty")
-    # Most labs number certificates with digits; accept a JSON integer too.
+    # Most labs number certificates with digits, so a JSON integer is accepted.
     if type(value) is int:
         return str(value)
     raise MappingError(

@@ -1,7 +1,7 @@
 """Turn transport exceptions and GraphQL `errors[]` into Nivoda errors.
 
 GraphQL errors are judged by `extensions.code` first and by message text
-only when no code says more, because Nivoda reports most failures with
+only when the code leaves the cause open, because Nivoda reports most failures with
 HTTP 200 and a message.
 """
 

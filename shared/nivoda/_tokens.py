@@ -70,7 +70,7 @@ def get_shared_token_store(
 ) -> TokenStore:
     """Return the process-wide token store of one login on one endpoint.
 
-    The key holds a SHA-256 digest of the password, not the password, so a
+    The key contains a SHA-256 digest of the password, not the password, so a
     client with other credentials never reuses the token.
     """
     digest = hashlib.sha256(password.encode("utf-8")).hexdigest()

@@ -1,9 +1,9 @@
 """The gql httpx transport, adapted to report HTTP status and Retry-After.
 
-The stock transport turns any JSON body into a result whatever the status,
-stores the last response headers on the shared transport object, and logs
-request and response bodies at DEBUG, which would put the password and the
-token in the logs. This subclass raises `HTTPStatusError` for non-2xx
+The stock transport turns any JSON body into a result whatever the status.
+It also stores the last response headers on the shared transport object and
+logs request and response bodies at DEBUG, which would put the password and
+the token in the logs. This subclass raises `HTTPStatusError` for non-2xx
 responses with the status and Retry-After of that response, and logs no
 bodies.
 """

@@ -108,8 +108,7 @@ class _Response:
 class NivodaClient:
     """Client of one Nivoda endpoint with one login.
 
-    `sleep`, `clock`, `jitter`, `rate_limiter` and `token_store` exist for
-    tests. By default the rate limiter and the token are shared by every
+    `sleep`, `jitter`, `rate_limiter` and `token_store` exist for tests. By default the rate limiter and the token are shared by every
     client of the same endpoint (and login) in the process.
     """
 

@@ -76,7 +76,7 @@ class NivodaError(Exception):
 
 
 class RetriableNivodaError(NivodaError):
-    """A failure that the same request may not meet again: retry it later.
+    """A failure that may pass, so the same request can be retried later.
 
     `retry_after_seconds` is the server's Retry-After, if it sent one.
     `request_may_have_been_processed` is False only when the server surely
@@ -106,11 +106,11 @@ class NivodaConnectionError(RetriableNivodaError):
 
 
 class NivodaServerError(RetriableNivodaError):
-    """The server answered with an HTTP 5xx status."""
+    """The server returned an HTTP 5xx status."""
 
 
 class NivodaRateLimitError(RetriableNivodaError):
-    """The server answered HTTP 429 and did not process the request."""
+    """The server returned HTTP 429 and did not process the request."""
 
     def __init__(self, message: str, **context: Any) -> None:
         context.setdefault("request_may_have_been_processed", False)

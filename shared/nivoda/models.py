@@ -1,7 +1,7 @@
 """Pydantic models of one `diamonds_by_query` item.
 
-The models ignore unknown fields, so new supplier fields do not break them,
-and they are strict where a wrong type would corrupt data: prices are integer
+The models ignore unknown fields, so new supplier fields do not break them.
+They are strict where a wrong type would corrupt data. Prices are integer
 cents, carats and percentages are JSON numbers read into exact `Decimal`s,
 and flags are JSON booleans. Consolidation maps payloads with
 `shared.mapping.map_offer`, which applies the same rules without pydantic

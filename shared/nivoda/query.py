@@ -50,7 +50,7 @@ class _FilterModel(BaseModel):
 
 
 class CaratRange(_FilterModel):
-    """Carat bounds, both inclusive; a missing bound is open."""
+    """Carat bounds, both inclusive. A missing bound leaves that side open."""
 
     from_: Decimal | None = Field(default=None, alias="from")
     to: Decimal | None = None
@@ -61,7 +61,7 @@ class CaratRange(_FilterModel):
 
 
 class DollarRange(_FilterModel):
-    """US dollar bounds, both inclusive; a missing bound is open."""
+    """US dollar bounds, both inclusive. A missing bound leaves that side open."""
 
     from_: Decimal | None = Field(default=None, alias="from")
     to: Decimal | None = None
@@ -130,8 +130,8 @@ class DiamondQuery(_FilterModel):
     ) -> DiamondQuery:
         """Build the query of one price partition of a run.
 
-        Both price bounds are inclusive, as Nivoda applies `dollar_value`, so
-        adjacent partitions must not share a cent. `price_max_cents=None`
+        Both price bounds are inclusive, as `dollar_value` is, so adjacent
+        partitions must not share a cent. `price_max_cents=None`
         leaves the top open. `base_filters` are the other fields of this model.
         """
         if price_max_cents is not None and price_max_cents < price_min_cents:

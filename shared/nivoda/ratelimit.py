@@ -3,7 +3,7 @@
 Nivoda publishes no rate limit, so the client paces itself: each request,
 login included, takes one token from the bucket of its endpoint before it is
 sent. Buckets are per process. Several Functions instances each have their
-own, so the supplier sees up to the rate times the number of instances.
+own, so the supplier receives up to the rate times the number of instances.
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ class TokenBucket:
         return self._rate
 
     def lower_rate(self, rate_per_second: float) -> None:
-        """Lower the rate (and burst capacity) when a client asks for less."""
+        """Lower the rate (and burst capacity) when a client requests less."""
         with self._lock:
             if 0 < rate_per_second < self._rate:
                 self._rate = float(rate_per_second)

@@ -92,7 +92,7 @@ def graphql_error(message: str, code: str | None = None) -> dict[str, Any]:
 
 @dataclass
 class ScriptedResponse:
-    """One canned answer: HTTP status, JSON body, headers and a delay."""
+    """One canned response: HTTP status, JSON body, headers and a delay."""
 
     status: int = 200
     body: Any = None
@@ -110,11 +110,11 @@ class ReceivedRequest:
 
 
 class FakeNivoda:
-    """GraphQL stand-in: logs in, answers each operation, plays scripted faults.
+    """GraphQL stand-in that issues tokens and plays scripted responses.
 
     Scripted responses, queued per operation name (`Login`, `Count`, `Search`,
-    `CreateHold`, `CancelHold`, `CreateOrder`), are served first; after that
-    the default answer of the operation is served.
+    `CreateHold`, `CancelHold`, `CreateOrder`), are served first. After them
+    each operation returns its default response.
     """
 
     def __init__(self) -> None:
