@@ -352,3 +352,120 @@ def test_worker_consolidation_twice_same_result(runtime, queue, worker, function
         again = conn.execute("select supplier_stone_id, offer_id, priced_price_cents,"
                              " updated_at from diamonds order by 1").fetchall()
     assert again == served
+
+
+def truth_in_window(simulator, run_id: str, runtime) -> set[str]:
+    with runtime.pool.connection() as conn:
+        updated_from, updated_to = conn.execute(
+            "select updated_from, updated_to from run_metadata where run_id = %s",
+            (run_id,)).fetchone()
+    window = {"updated": {"from": updated_from.isoformat(), "to": updated_to.isoformat()}}
+    return {stone["stone_id"] for stone in simulator.catalogue.truth(window)}
+
+
+def seen_by_run(runtime, run_id: str) -> set[str]:
+    with runtime.pool.connection() as conn:
+        rows = conn.execute("select supplier_stone_id from raw_diamonds_nivoda"
+                            " where last_seen_run_id = %s", (run_id,)).fetchall()
+    return {row[0] for row in rows}
+
+
+def test_worker_repages_after_duplicate_page(runtime, queue, worker, simulator):
+    started = start_run(runtime, run_type="full")
+    # Single-threaded delivery makes the seeded draws repeatable.
+    simulator.service.faults.configure({"duplicate_across_pages": {"rate": 0.1},
+                                        "seed": 5})
+
+    drain(worker, queue)
+
+    injected = simulator.service.stats_snapshot()["faults"]["duplicate_across_pages"]
+    rows = progress_rows(runtime, started.run_id)
+    assert injected >= 1
+    assert [row[1] for row in rows] == ["done"] * len(rows)
+    assert max(row[2] for row in rows) == 2
+    assert not any(row[7] for row in rows)
+    assert seen_by_run(runtime, started.run_id) == truth_in_window(
+        simulator, started.run_id, runtime)
+
+
+def test_worker_repages_after_mid_run_changes(runtime, queue, worker, simulator):
+    started = start_run(runtime, run_type="full")
+    deliveries = {"count": 0}
+
+    def mutate_mid_run(message: QueuedMessage) -> bool:
+        deliveries["count"] += 1
+        if deliveries["count"] in (8, 16, 24):
+            simulator.catalogue.mutate({"price_changes": 3, "sold": 2, "withdrawn": 2,
+                                        "new_stones": 2})
+        return False
+
+    drain(worker, queue, lose_completion_of=mutate_mid_run)
+
+    rows = progress_rows(runtime, started.run_id)
+    assert [row[1] for row in rows] == ["done"] * len(rows)
+    assert max(row[2] for row in rows) >= 2
+    window = truth_in_window(simulator, started.run_id, runtime)
+    assert len(window) < 2000
+    assert window <= seen_by_run(runtime, started.run_id)
+
+
+def _consolidate_and_finalize(runtime, run_id: str) -> dict:
+    from shared import gate
+
+    gate.prepare_consolidation(runtime, run_id)
+    gate.consolidate_share(runtime, run_id)
+    return gate.finalize_run(runtime, run_id, partial=False)
+
+
+def _active_stones(runtime) -> set[str]:
+    with runtime.pool.connection() as conn:
+        rows = conn.execute(
+            "select supplier_stone_id from diamonds where status = 'active'").fetchall()
+    return {row[0] for row in rows}
+
+
+def test_finalize_retires_only_after_complete_run(runtime, queue, worker, simulator):
+    first = start_run(runtime, run_type="full")
+    drain(worker, queue)
+    assert _consolidate_and_finalize(runtime, first.run_id)["retired"] == 0
+    withdrawn = set(simulator.catalogue.mutate({"withdrawn": 5}, seed=3)["withdrawn"])
+    assert withdrawn <= _active_stones(runtime)
+
+    # Every later page repeats a stone, so each pass drifts until the passes run out.
+    simulator.service.faults.configure({"duplicate_across_pages": {"rate": 1.0}})
+    drifted = start_run(runtime, run_type="full")
+    drain(worker, queue)
+    drifted_result = _consolidate_and_finalize(runtime, drifted.run_id)
+
+    rows = progress_rows(runtime, drifted.run_id)
+    assert any(row[7] for row in rows)
+    assert drifted_result["retired"] == 0
+    assert withdrawn <= _active_stones(runtime)
+
+    simulator.service.faults.configure({})
+    clean = start_run(runtime, run_type="full")
+    drain(worker, queue)
+    clean_result = _consolidate_and_finalize(runtime, clean.run_id)
+
+    assert clean_result["retired"] == 5
+    assert not withdrawn & _active_stones(runtime)
+
+
+def test_finalize_keeps_stones_after_failed_partition(runtime, queue, worker, simulator):
+    first = start_run(runtime, run_type="full")
+    drain(worker, queue)
+    _consolidate_and_finalize(runtime, first.run_id)
+    withdrawn = set(simulator.catalogue.mutate({"withdrawn": 3}, seed=4)["withdrawn"])
+
+    second = start_run(runtime, run_type="full")
+    message = queue.receive()
+    replace_nivoda(runtime, password="wrong-password")
+    deliver(worker, queue, message)
+    runtime.nivoda.close()
+    runtime._overrides.pop("nivoda")
+    drain(worker, queue)
+    result = _consolidate_and_finalize(runtime, second.run_id)
+
+    assert [row[1] for row in progress_rows(runtime, second.run_id)].count("failed") == 1
+    assert result["retired"] == 0
+    assert withdrawn <= _active_stones(runtime)
