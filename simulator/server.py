@@ -27,8 +27,8 @@ class SimulatorHTTPServer(ThreadingHTTPServer):
     """ThreadingHTTPServer that carries the simulator service for its handlers."""
 
     daemon_threads = True
-    # Many short-lived connections from parallel workers; the default of 5
-    # drops connections under a burst.
+    # Parallel workers open many connections at once, which overflow the
+    # listen backlog of 5 that socketserver uses by default.
     request_queue_size = 128
 
     def __init__(self, address: tuple[str, int], service: SimulatorService) -> None:
@@ -63,8 +63,7 @@ class SimulatorRequestHandler(BaseHTTPRequestHandler):
         if problem is not None:
             self._send(Response(400, {"errors": [{"message": problem}]}))
         elif url.path in GRAPHQL_PATHS:
-            authorization = self.headers.get("Authorization")
-            self._send(self._service.handle_graphql(body, authorization))
+            self._send(self._execute_graphql(body))
         elif url.path.startswith("/admin/"):
             self._handle_admin("POST", url.path, parse_qs(url.query), body)
         else:
@@ -76,6 +75,16 @@ class SimulatorRequestHandler(BaseHTTPRequestHandler):
     @property
     def _service(self) -> SimulatorService:
         return self.server.service
+
+    def _execute_graphql(self, body) -> Response:
+        try:
+            return self._service.handle_graphql(body, self.headers.get("Authorization"))
+        except Exception as error:
+            # A bug must still produce a response, or the client waits for
+            # its timeout on a kept-alive connection.
+            logger.exception("GraphQL request failed: error=%s", error)
+            message = f"internal error in the simulator: {error}"
+            return Response(500, {"errors": [{"message": message}]})
 
     def _handle_admin(self, method: str, path: str, params: dict, body) -> None:
         client_host = self.client_address[0]

@@ -160,11 +160,10 @@ class SimulatorService:
 
     def handle_graphql(self, body, authorization: str | None) -> Response:
         """Execute one GraphQL request, applying the configured faults."""
-        if not isinstance(body, dict) or not isinstance(body.get("query"), str):
-            logger.warning("GraphQL request rejected: the body has no query string")
-            return Response(
-                400, _error_body("the body must be JSON with a query string")
-            )
+        problem = _body_problem(body)
+        if problem is not None:
+            logger.warning("GraphQL request rejected: %s", problem)
+            return Response(400, _error_body(problem))
         request_number = self.faults.next_request_number()
         document, errors = self._parse(body["query"])
         operation_name = body.get("operationName")
@@ -336,6 +335,16 @@ def _root_fields(document: DocumentNode, operation_name: str | None) -> list[str
         elif name is not None:
             names.append(name)
     return names
+
+
+def _body_problem(body) -> str | None:
+    if not isinstance(body, dict) or not isinstance(body.get("query"), str):
+        return "the body must be a JSON object with a query string"
+    if not isinstance(body.get("variables") or {}, dict):
+        return "variables must be a JSON object"
+    if not isinstance(body.get("operationName") or "", str):
+        return "operationName must be a string"
+    return None
 
 
 def _bearer_token(authorization: str | None) -> str | None:

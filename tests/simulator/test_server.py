@@ -217,3 +217,12 @@ def test_million_stone_simulator_serves_last_page():
     assert count == 1_000_000
     assert len(last_page["items"]) == 50
     assert last_page["total_count"] == 50
+
+
+def test_variables_not_object_rejected(client):
+    response = client.http.post(
+        client.simulator.url, json={"query": "query { __typename }", "variables": [1]}
+    )
+
+    assert response.status_code == 400
+    assert "variables" in response.json()["errors"][0]["message"]
