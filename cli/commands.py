@@ -122,6 +122,42 @@ def run_sync(host, run_type: str | None) -> dict:
     }
 
 
+def runs(args) -> int:
+    """Retry, resume, force or cancel a run, on the local host."""
+    import asyncio
+
+    from cli.local_host import LocalHost
+    from shared import run_control
+
+    runtime = _local_runtime()
+    if args.action == "cancel":
+        _call_run_control(run_control.cancel, runtime, args.run_id)
+        print(f"run {args.run_id} cancelled")
+        return 0
+    host = LocalHost(runtime, worker_threads=args.workers).start()
+    try:
+        action = {"retry": run_control.retry_failed, "resume": run_control.resume,
+                  "consolidate": run_control.force_consolidate}[args.action]
+        result = _call_run_control(
+            lambda *a: asyncio.run(action(*a)), runtime, host.client, args.run_id)
+        instance_id = result[1] if isinstance(result, tuple) else result
+        instance = host.wait_for(instance_id)
+    finally:
+        host.stop()
+    print_json({"run_id": args.run_id, "action": args.action,
+                "gate": instance.output if instance.status == "Completed" else instance.error})
+    return 0 if instance.status == "Completed" else 1
+
+
+def _call_run_control(function, *args):
+    from shared.run_control import RunControlError
+
+    try:
+        return function(*args)
+    except RunControlError as exc:
+        raise CommandError(str(exc)) from None
+
+
 def serve(args) -> int:
     from cli.local_host import LocalHost
 

@@ -49,6 +49,13 @@ def build_parser() -> argparse.ArgumentParser:
     revoke = key_commands.add_parser("revoke", help="deactivate a key")
     revoke.add_argument("key_id", type=int)
 
+    runs = commands.add_parser("runs", help="operate on a run: retry, resume, consolidate, cancel")
+    runs.add_argument("action", choices=["retry", "resume", "consolidate", "cancel"],
+                      help="retry: re-fetch failed partitions; resume: wait for the run and"
+                      " consolidate it; consolidate: consolidate now; cancel: stop paging")
+    runs.add_argument("run_id")
+    runs.add_argument("--workers", type=int, default=4, help="worker threads")
+
     commands.add_parser("migrate", help="apply database migrations")
     return parser
 
