@@ -1,4 +1,8 @@
-"""API keys: created once, stored only as a SHA-256 hash."""
+"""API keys: created once, stored only as a SHA-256 hash.
+
+The CLI and the admin routes call `create_api_key`, `list_api_keys` and
+`revoke_api_key`.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import psycopg
+from psycopg.rows import dict_row
 
 log = logging.getLogger(__name__)
 
@@ -17,9 +22,17 @@ PERMISSIONS = ("read", "trade", "admin")
 
 @dataclass(frozen=True)
 class Principal:
+    """The authenticated caller: an API key or an HMAC client."""
+
     client_name: str
     permissions: frozenset[str]
     key_id: int | None = None
+
+    @property
+    def rate_limit_key(self) -> str:
+        if self.key_id is not None:
+            return f"key:{self.key_id}"
+        return f"hmac:{self.client_name}"
 
     def allows(self, permission: str) -> bool:
         # admin implies every permission; trade implies read.
@@ -34,12 +47,22 @@ def hash_key(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
-def create_api_key(conn: psycopg.Connection, client_name: str,
-                   permissions: list[str], expires_at: datetime | None = None) -> tuple[int, str]:
+def create_api_key(
+    conn: psycopg.Connection,
+    client_name: str,
+    permissions: list[str],
+    expires_at: datetime | None = None,
+) -> tuple[int, str]:
     """Create a key and return (id, key); the key itself is not stored."""
     unknown = sorted(set(permissions) - set(PERMISSIONS))
     if unknown:
-        raise ValueError(f"unknown permissions {unknown}; use any of {list(PERMISSIONS)}")
+        raise ValueError(
+            f"unknown permissions {unknown}; use any of {list(PERMISSIONS)}"
+        )
+    if not permissions:
+        raise ValueError(f"no permission given; use any of {list(PERMISSIONS)}")
+    if not client_name.strip():
+        raise ValueError("client name is empty; name the client that uses the key")
     key = "do_" + secrets.token_urlsafe(32)
     key_id = conn.execute(
         "insert into api_keys (key_hash, client_name, permissions, expires_at)"
@@ -48,6 +71,24 @@ def create_api_key(conn: psycopg.Connection, client_name: str,
     ).fetchone()[0]
     log.info("api key created, key_id=%s client=%s", key_id, client_name)
     return key_id, key
+
+
+def list_api_keys(conn: psycopg.Connection, *, include_revoked: bool = True) -> list[dict]:
+    """Return every key's metadata (never the key or its hash), newest first."""
+    with conn.cursor(row_factory=dict_row) as cur:
+        return cur.execute(
+            "select id, client_name, permissions, active, created_at, last_used_at,"
+            " expires_at from api_keys where active or %s order by id desc",
+            (include_revoked,),
+        ).fetchall()
+
+
+def revoke_api_key(conn: psycopg.Connection, key_id: int) -> bool:
+    """Deactivate a key; False when no key has this id."""
+    cur = conn.execute("update api_keys set active = false where id = %s", (key_id,))
+    if cur.rowcount:
+        log.info("api key revoked, key_id=%s", key_id)
+    return cur.rowcount == 1
 
 
 def authenticate_key(conn: psycopg.Connection, key: str) -> Principal | None:

@@ -1,11 +1,24 @@
-"""Response models of the API; field names are snake_case throughout."""
+"""Request and response models of the API; field names are snake_case throughout."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
+from typing import Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class ErrorBody(BaseModel):
+    code: str
+    message: str
+    details: object | None = None
+
+
+class ErrorEnvelope(BaseModel):
+    """The one shape of every error response."""
+
+    error: ErrorBody
 
 
 class Certificate(BaseModel):
@@ -50,12 +63,111 @@ class Diamond(BaseModel):
 
 
 class DiamondPage(BaseModel):
+    """One page of a search. Pass `next_cursor` back as `cursor` for the next page."""
+
     items: list[Diamond]
-    total: int
-    page: int
     limit: int
+    page: int | None = Field(description="Page number; null in cursor mode")
+    next_cursor: str | None = Field(description="Cursor of the next page; null at the end")
+    total: int | None = Field(description="Matching stones; only with include_total=true")
 
 
 class Health(BaseModel):
     status: str
     database: str
+
+
+class HoldResponse(BaseModel):
+    hold_id: int | None = Field(description="Hold id in this API, for DELETE /holds/{id}")
+    diamond_id: int
+    supplier_hold_id: str | None
+    status: Literal["active", "denied", "cancelled", "failed"]
+    denied: bool
+    until: datetime | None
+
+
+class PurchaseRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    destination_id: str | None = Field(None, max_length=200)
+    customer_order_number: str | None = Field(None, max_length=200)
+    customer_comment: str | None = Field(None, max_length=2000)
+    return_option: bool | None = None
+
+
+class PurchaseResponse(BaseModel):
+    purchase_id: int
+    diamond_id: int
+    offer_id: str
+    status: Literal["completed", "failed"]
+    supplier_order_id: str | None
+    idempotency_key: str
+
+
+class ApiKeyCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    client_name: str = Field(min_length=1, max_length=200)
+    permissions: list[Literal["read", "trade", "admin"]] = Field(min_length=1)
+    expires_at: datetime | None = None
+
+
+class ApiKeyInfo(BaseModel):
+    id: int
+    client_name: str
+    permissions: list[str]
+    active: bool
+    created_at: datetime
+    last_used_at: datetime | None
+    expires_at: datetime | None
+
+
+class ApiKeyCreated(ApiKeyInfo):
+    key: str = Field(description="The key itself; shown only in this response")
+
+
+class RunStartRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    run_type: Literal["full", "incremental"]
+
+
+class RunIdRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    run_id: str = Field(min_length=1, max_length=200)
+
+
+class TriggerResponse(BaseModel):
+    run_id: str
+    action: str
+    instance_id: str | None = None
+    details: dict = Field(default_factory=dict)
+
+
+class RepriceSummary(BaseModel):
+    changed: int
+    seconds: float
+
+
+class PricingRule(BaseModel):
+    id: int
+    priority: int
+    carat_min: Decimal | None
+    carat_max: Decimal | None
+    shapes: list[str] | None
+    lab_grown: bool | None
+    feed: str | None
+    feed_price_min_cents: int | None
+    feed_price_max_cents: int | None
+    markup_ratio: Decimal
+    rating: int
+    active: bool
+    description: str | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class PricingRuleChange(BaseModel):
+    rule: PricingRule
+    reprice: RepriceSummary

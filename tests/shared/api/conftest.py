@@ -1,0 +1,113 @@
+"""Fixtures of the API tests: a runtime with HMAC secrets, stocked stones, clients."""
+
+from __future__ import annotations
+
+import warnings
+
+import pytest
+from starlette.exceptions import StarletteDeprecationWarning
+
+# Starlette 1.10 asks for the httpx2 package in its test client, but gql
+# prefers httpx2 once installed and the Nivoda transport then fails, so the
+# tests keep httpx and silence that one warning.
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore", StarletteDeprecationWarning)
+    from starlette.testclient import TestClient
+
+from decimal import Decimal
+
+from psycopg import sql
+from psycopg.types.json import Jsonb
+
+from shared.api import create_app
+from shared.api.auth import create_api_key
+from shared.mapping import map_offer
+from tests.conftest import make_settings
+
+MARKUP = Decimal("1.15")
+HMAC_SECRETS = {"shop": ["new-secret", "old-secret"], "other": ["other-secret"]}
+
+
+@pytest.fixture
+def api_runtime(clean_db, simulator, tmp_path):
+    from shared.runtime import Runtime, set_runtime
+
+    settings = make_settings(
+        clean_db, simulator.url, tmp_path, hmac_secrets=HMAC_SECRETS,
+        rate_limit_per_minute=100_000,
+    )
+    runtime = Runtime(settings)
+    set_runtime(runtime)
+    yield runtime
+    set_runtime(None)
+    runtime.close()
+
+
+def load_catalogue(runtime, simulator) -> int:
+    """Store the simulator's catalogue in `diamonds`, mapped and priced at 1.15."""
+    catalogue = simulator.catalogue
+    items = catalogue.build_items(catalogue.matching_positions({}, None))
+    rows = []
+    for item in items:
+        record = map_offer(item, runtime.settings.feed)._asdict()
+        record["measurements"] = Jsonb(record["measurements"])
+        record["attributes"] = Jsonb(record["attributes"])
+        priced = (Decimal(record["feed_price_cents"]) * MARKUP).quantize(Decimal(1))
+        rows.append({**record, "priced_price_cents": int(priced),
+                     "markup_ratio": MARKUP, "rating": 5})
+    columns = list(rows[0])
+    statement = sql.SQL("insert into diamonds ({}) values ({})").format(
+        sql.SQL(", ").join(map(sql.Identifier, columns)),
+        sql.SQL(", ").join(sql.Placeholder(name) for name in columns),
+    )
+    with runtime.pool.connection() as conn:
+        with conn.cursor() as cur:
+            cur.executemany(statement, rows)
+        conn.commit()
+    return len(rows)
+
+
+@pytest.fixture
+def stocked(api_runtime, simulator):
+    """The API runtime with the simulator's catalogue consolidated into `diamonds`."""
+    load_catalogue(api_runtime, simulator)
+    return api_runtime
+
+
+@pytest.fixture
+def app(api_runtime):
+    return create_app(api_runtime)
+
+
+@pytest.fixture
+def client(app):
+    with TestClient(app, raise_server_exceptions=False) as test_client:
+        yield test_client
+
+
+@pytest.fixture
+def make_key(api_runtime):
+    """Create an API key with the given permissions; returns the key text."""
+
+    def make(*permissions: str, **options) -> str:
+        with api_runtime.pool.connection() as conn:
+            _, key = create_api_key(conn, "test-client", list(permissions), **options)
+            conn.commit()
+        return key
+
+    return make
+
+
+@pytest.fixture
+def admin_headers(make_key):
+    return {"X-API-Key": make_key("admin")}
+
+
+@pytest.fixture
+def read_headers(make_key):
+    return {"X-API-Key": make_key("read")}
+
+
+@pytest.fixture
+def trade_headers(make_key):
+    return {"X-API-Key": make_key("trade")}
