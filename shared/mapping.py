@@ -32,7 +32,10 @@ from typing import Any, NamedTuple, NoReturn
 
 
 class MappingError(ValueError):
-    """A payload that cannot become a `diamonds` row, with the field and value in `reason`."""
+    """A payload that cannot become a `diamonds` row.
+
+    `reason` names the field and the value at fault.
+    """
 
     def __init__(self, reason: str) -> None:
         super().__init__(reason)

@@ -14,6 +14,9 @@ Retries, re-login and pacing:
   the error at once, so a queue worker can reschedule instead of blocking.
 - Holds and orders are not idempotent, so they are retried only after
   failures where the server cannot have acted (no connection, HTTP 429).
+
+NOTE: there is no `get_stone`. None of the `DiamondQuery` filters used here
+selects a stone id or an offer id, so one stone cannot be fetched by id.
 """
 
 from __future__ import annotations
@@ -108,8 +111,11 @@ class _Response:
 class NivodaClient:
     """Client of one Nivoda endpoint with one login.
 
-    `sleep`, `jitter`, `rate_limiter` and `token_store` exist for tests. By default the rate limiter and the token are shared by every
-    client of the same endpoint (and login) in the process.
+    `timeout_seconds` applies to each phase of a request (connect, write,
+    each read, pool wait), as httpx applies it, not to the request as a whole.
+    `sleep`, `jitter`, `rate_limiter` and `token_store` exist for tests. By
+    default the rate limiter and the token are shared by every client of the
+    same endpoint (and login) in the process.
     """
 
     def __init__(
