@@ -8,6 +8,7 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
 from shared.api.errors import install_error_handlers
+from shared.api.routes import analytics, dashboard
 from shared.api.routes import diamonds, health, holds, keys, nivoda, purchases, triggers
 
 log = logging.getLogger(__name__)
@@ -43,6 +44,8 @@ def _routers() -> list:
         triggers.router,
         keys.router,
         nivoda.router,
+        analytics.router,
+        dashboard.router,
     ]
     try:
         from shared.api.routes import pricing
