@@ -43,18 +43,31 @@ def api_runtime(clean_db, simulator, tmp_path):
     runtime.close()
 
 
+_mapped_rows: list[dict] = []
+
+
+def mapped_catalogue(runtime, simulator) -> list[dict]:
+    """Map the simulator's initial catalogue once per session (it is reset per test)."""
+    if not _mapped_rows:
+        catalogue = simulator.catalogue
+        items = catalogue.build_items(catalogue.matching_positions({}, None))
+        for item in items:
+            record = map_offer(item, runtime.settings.feed)._asdict()
+            priced = (Decimal(record["feed_price_cents"]) * MARKUP).quantize(Decimal(1))
+            _mapped_rows.append(
+                {**record, "priced_price_cents": int(priced), "markup_ratio": MARKUP,
+                 "rating": 5}
+            )
+    return _mapped_rows
+
+
 def load_catalogue(runtime, simulator) -> int:
     """Store the simulator's catalogue in `diamonds`, mapped and priced at 1.15."""
-    catalogue = simulator.catalogue
-    items = catalogue.build_items(catalogue.matching_positions({}, None))
-    rows = []
-    for item in items:
-        record = map_offer(item, runtime.settings.feed)._asdict()
-        record["measurements"] = Jsonb(record["measurements"])
-        record["attributes"] = Jsonb(record["attributes"])
-        priced = (Decimal(record["feed_price_cents"]) * MARKUP).quantize(Decimal(1))
-        rows.append({**record, "priced_price_cents": int(priced),
-                     "markup_ratio": MARKUP, "rating": 5})
+    rows = [
+        {**row, "measurements": Jsonb(row["measurements"]),
+         "attributes": Jsonb(row["attributes"])}
+        for row in mapped_catalogue(runtime, simulator)
+    ]
     columns = list(rows[0])
     statement = sql.SQL("insert into diamonds ({}) values ({})").format(
         sql.SQL(", ").join(map(sql.Identifier, columns)),
@@ -63,13 +76,16 @@ def load_catalogue(runtime, simulator) -> int:
     with runtime.pool.connection() as conn:
         with conn.cursor() as cur:
             cur.executemany(statement, rows)
+        # The seeded catalogue has no lab-grown stone; mark some so that the
+        # lab_grown filter has both values to tell apart.
+        conn.execute("update diamonds set lab_grown = true where id % 5 = 0")
         conn.commit()
     return len(rows)
 
 
 @pytest.fixture
 def stocked(api_runtime, simulator):
-    """The API runtime with the simulator's catalogue consolidated into `diamonds`."""
+    """The API runtime with the simulator's catalogue stored in `diamonds`."""
     load_catalogue(api_runtime, simulator)
     return api_runtime
 

@@ -1,0 +1,116 @@
+"""Purchases: Idempotency-Key required, byte-for-byte replay, one supplier order."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+
+from tests.shared.api.test_holds import available_stone, supplier_calls
+
+
+def purchase(client, headers, diamond_id, key=None, body=None):
+    extra = {} if key is None else {"Idempotency-Key": key}
+    return client.post(
+        f"/api/v2/diamonds/{diamond_id}/purchase", json=body, headers={**headers, **extra}
+    )
+
+
+def test_purchase_without_key_is_400(client, stocked, trade_headers):
+    diamond_id, _ = available_stone(stocked)
+    response = purchase(client, trade_headers, diamond_id)
+    assert response.status_code == 400
+    assert "Idempotency-Key" in response.json()["error"]["message"]
+
+
+def test_purchase_orders_offer_and_records_it(client, stocked, simulator, trade_headers):
+    diamond_id, stone_id = available_stone(stocked)
+    response = purchase(client, trade_headers, diamond_id, "order-1",
+                        {"customer_order_number": "A-1"})
+    body = response.json()
+    assert response.status_code == 201
+    assert body["status"] == "completed"
+    assert body["offer_id"].startswith("DIAMOND/")
+    assert body["idempotency_key"] == "order-1"
+    truth = {row["stone_id"]: row for row in simulator.catalogue.truth({})}
+    assert truth[stone_id]["availability"] == "SOLD"
+    with stocked.pool.connection() as conn:
+        row = conn.execute(
+            "select status, supplier_order_id, diamond_id from purchase_history"
+        ).fetchone()
+        availability = conn.execute(
+            "select availability from diamonds where id = %s", (diamond_id,)
+        ).fetchone()[0]
+    assert row == ("completed", body["supplier_order_id"], diamond_id)
+    assert availability == "sold"
+
+
+def test_purchase_replay_is_byte_for_byte(client, stocked, simulator, trade_headers):
+    diamond_id, _ = available_stone(stocked)
+    first = purchase(client, trade_headers, diamond_id, "order-2", {"customer_comment": "x"})
+    second = purchase(client, trade_headers, diamond_id, "order-2", {"customer_comment": "x"})
+    assert second.status_code == first.status_code == 201
+    assert second.content == first.content
+    assert second.headers["Idempotent-Replayed"] == "true"
+    assert supplier_calls(simulator, "create_order") == 1
+
+
+def test_purchase_failure_replays_same_status(client, stocked, trade_headers):
+    first = purchase(client, trade_headers, 999999, "order-3")
+    second = purchase(client, trade_headers, 999999, "order-3")
+    assert first.status_code == 404
+    assert second.status_code == 404
+    assert second.content == first.content
+    assert first.json()["error"]["code"] == "not_found"
+
+
+def test_purchase_key_with_other_body_is_422(client, stocked, trade_headers):
+    diamond_id, _ = available_stone(stocked)
+    purchase(client, trade_headers, diamond_id, "order-4", {"customer_comment": "x"})
+    response = purchase(client, trade_headers, diamond_id, "order-4",
+                        {"customer_comment": "y"})
+    assert response.status_code == 422
+    assert "different request" in response.json()["error"]["message"]
+
+
+def test_purchase_key_on_other_diamond_is_422(client, stocked, trade_headers):
+    diamond_id, _ = available_stone(stocked)
+    purchase(client, trade_headers, diamond_id, "order-5")
+    response = purchase(client, trade_headers, diamond_id + 1, "order-5")
+    assert response.status_code == 422
+
+
+def test_purchase_keys_are_scoped_per_client(client, stocked, make_key):
+    diamond_id, _ = available_stone(stocked)
+    first = purchase(client, {"X-API-Key": make_key("trade")}, diamond_id, "shared-key")
+    second = purchase(client, {"X-API-Key": make_key("trade")}, diamond_id, "shared-key")
+    assert first.status_code == 201
+    # Another client's key does not replay the first client's response.
+    assert second.status_code == 409
+    assert "sold" in second.json()["error"]["message"]
+
+
+def test_concurrent_purchases_make_one_order(client, stocked, simulator, trade_headers):
+    diamond_id, _ = available_stone(stocked)
+    simulator.service.reset_stats()
+
+    def buy(_):
+        return purchase(client, trade_headers, diamond_id, "order-6", {"return_option": True})
+
+    with ThreadPoolExecutor(max_workers=20) as pool:
+        responses = list(pool.map(buy, range(20)))
+
+    assert supplier_calls(simulator, "create_order") == 1
+    created = [r for r in responses if r.status_code == 201]
+    in_progress = [r for r in responses if r.status_code == 409]
+    assert len(created) + len(in_progress) == 20
+    assert len({r.content for r in created}) == 1
+    for response in in_progress:
+        assert "in progress" in response.json()["error"]["message"]
+    with stocked.pool.connection() as conn:
+        count = conn.execute("select count(*) from purchase_history").fetchone()[0]
+    assert count == 1
+
+
+def test_purchase_unknown_field_is_422(client, stocked, trade_headers):
+    diamond_id, _ = available_stone(stocked)
+    response = purchase(client, trade_headers, diamond_id, "order-7", {"price": 1})
+    assert response.status_code == 422
