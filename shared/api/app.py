@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
-import logging
-
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
 from shared.api.errors import install_error_handlers
 from shared.api.routes import analytics, dashboard
-from shared.api.routes import diamonds, health, holds, keys, nivoda, purchases, triggers
-
-log = logging.getLogger(__name__)
+from shared.api.routes import (
+    diamonds,
+    health,
+    holds,
+    keys,
+    nivoda,
+    pricing,
+    purchases,
+    triggers,
+)
 
 ERROR_SCHEMA_REF = {"$ref": "#/components/schemas/ErrorEnvelope"}
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Annotated
 
 import psycopg
-from fastapi import APIRouter, Depends, Path
+from fastapi import APIRouter, Depends, Path, Query
 from fastapi.concurrency import run_in_threadpool
 
 import shared.pricing as pricing
@@ -57,8 +57,14 @@ async def deactivate_rule(rule_id: RuleId, conn: Conn, _: Admin) -> dict:
 
 @router.post("/preview", summary="Preview a rule's effect without saving it")
 async def preview_rule(
-    body: pricing.PricingRuleInput, conn: Conn, _: Admin, rule_id: RuleId | None = None
+    body: pricing.PricingRuleInput,
+    conn: Conn,
+    _: Admin,
+    rule_id: Annotated[int | None, Query(ge=1, le=2**63 - 1)] = None,
 ) -> dict:
+    """Return stones matched, stones whose price changes and the total change."""
+    if rule_id is not None:
+        await _require_rule(conn, rule_id)
     try:
         return await run_in_threadpool(pricing.preview_rule, conn, body, rule_id)
     except pricing.PricingRuleError as exc:

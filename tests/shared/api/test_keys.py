@@ -1,0 +1,53 @@
+"""API key administration routes."""
+
+from __future__ import annotations
+
+
+def test_create_key_shows_it_once(client, admin_headers):
+    response = client.post(
+        "/api/v2/api-keys", json={"client_name": "shop", "permissions": ["read"]},
+        headers=admin_headers,
+    )
+    assert response.status_code == 201
+    key = response.json()["key"]
+    assert client.get("/api/v2/diamonds", headers={"X-API-Key": key}).status_code == 200
+    listed = client.get("/api/v2/api-keys", headers=admin_headers).json()
+    assert all("key" not in row for row in listed)
+    assert response.json()["id"] in {row["id"] for row in listed}
+
+
+def test_create_key_rejects_unknown_permission(client, admin_headers):
+    response = client.post(
+        "/api/v2/api-keys", json={"client_name": "shop", "permissions": ["root"]},
+        headers=admin_headers,
+    )
+    assert response.status_code == 422
+
+
+def test_revoke_key(client, admin_headers):
+    created = client.post(
+        "/api/v2/api-keys", json={"client_name": "shop", "permissions": ["read"]},
+        headers=admin_headers,
+    ).json()
+    response = client.delete(f"/api/v2/api-keys/{created['id']}", headers=admin_headers)
+    assert response.status_code == 200
+    assert response.json()["active"] is False
+    search = client.get("/api/v2/diamonds", headers={"X-API-Key": created["key"]})
+    assert search.status_code == 401
+
+
+def test_revoke_unknown_key_is_404(client, admin_headers):
+    response = client.delete("/api/v2/api-keys/987654", headers=admin_headers)
+    assert response.status_code == 404
+
+
+def test_list_active_keys_only(client, admin_headers):
+    created = client.post(
+        "/api/v2/api-keys", json={"client_name": "gone", "permissions": ["read"]},
+        headers=admin_headers,
+    ).json()
+    client.delete(f"/api/v2/api-keys/{created['id']}", headers=admin_headers)
+    listed = client.get(
+        "/api/v2/api-keys", params={"include_revoked": "false"}, headers=admin_headers
+    ).json()
+    assert created["id"] not in {row["id"] for row in listed}
