@@ -1,0 +1,248 @@
+"""Consolidation of raw payloads into priced diamonds, against a real PostgreSQL."""
+
+from __future__ import annotations
+
+import copy
+import threading
+from decimal import Decimal
+
+import psycopg
+import pytest
+
+from shared import consolidation, db, raw_store
+from shared.mapping import map_offer
+from simulator.catalogue import Catalogue
+
+RAW_TABLE = "raw_diamonds_nivoda"
+FEED = "nivoda"
+
+
+@pytest.fixture(scope="module")
+def items() -> list[dict]:
+    return Catalogue(600, 3).build_items(list(range(600)))
+
+
+@pytest.fixture
+def pool(clean_db):
+    opened = db.open_pool(clean_db, max_size=4)
+    yield opened
+    opened.close()
+
+
+def store_raw(conn, items: list[dict]) -> None:
+    keyed, _ = raw_store.split_keyed_items(items)
+    raw_store.upsert_raw_items(conn, RAW_TABLE, keyed, run_id="run-1",
+                               partition_id=0, pass_number=1)
+    conn.commit()
+
+
+def raw_statuses(conn) -> dict[str, int]:
+    rows = conn.execute(
+        f"select status, count(*) from {RAW_TABLE} group by status"
+    ).fetchall()
+    return dict(rows)
+
+
+def consolidate(pool, batch_size: int = 100):
+    return consolidation.consolidate_pending(
+        pool, feed=FEED, raw_table=RAW_TABLE, batch_size=batch_size
+    )
+
+
+def test_consolidation_prices_every_stone(pool, items):
+    with pool.connection() as conn:
+        store_raw(conn, items[:250])
+    result = consolidate(pool)
+    assert result.claimed == 250
+    assert result.upserted == 250
+    assert result.failed == 0
+    assert result.batches == 3
+    with pool.connection() as conn:
+        assert raw_statuses(conn) == {"done": 250}
+        prices = conn.execute(
+            "select feed_price_cents, priced_price_cents, pricing_rule_id, rating"
+            " from diamonds"
+        ).fetchall()
+    assert len(prices) == 250
+    for feed_price, priced, rule_id, rating in prices:
+        expected = (Decimal(feed_price) * Decimal("1.15")).to_integral_value(
+            rounding="ROUND_HALF_UP"
+        )
+        assert priced == expected
+        assert rule_id == 1
+        assert rating == 5
+
+
+def test_stored_row_equals_map_offer(pool, items):
+    with pool.connection() as conn:
+        store_raw(conn, items[:50])
+    consolidate(pool)
+    columns = ", ".join(consolidation.DIAMOND_RECORD_COLUMNS)
+    with pool.connection() as conn:
+        stored = {
+            row[1]: row
+            for row in conn.execute(f"select {columns} from diamonds").fetchall()
+        }
+    for item in items[:50]:
+        record = map_offer(item, FEED)
+        row = stored[record.supplier_stone_id]
+        for name, expected, actual in zip(record._fields, record, row, strict=True):
+            assert actual == expected, name
+
+
+def test_same_raw_rows_twice_is_no_op(pool, items):
+    with pool.connection() as conn:
+        store_raw(conn, items[:120])
+    consolidate(pool)
+    with pool.connection() as conn:
+        before = conn.execute("select max(updated_at), sum(xmin::text::bigint)"
+                              " from diamonds").fetchone()
+        conn.execute(f"update {RAW_TABLE} set status = 'pending'")
+        conn.commit()
+    again = consolidate(pool)
+    assert again.claimed == 120
+    assert again.upserted == 0
+    with pool.connection() as conn:
+        after = conn.execute("select max(updated_at), sum(xmin::text::bigint)"
+                             " from diamonds").fetchone()
+        assert raw_statuses(conn) == {"done": 120}
+    assert after == before
+
+
+def test_changed_payload_updates_stone(pool, items):
+    with pool.connection() as conn:
+        store_raw(conn, items[:10])
+    consolidate(pool)
+    changed = copy.deepcopy(items[3])
+    changed["price"] += 100
+    with pool.connection() as conn:
+        store_raw(conn, [changed])
+    result = consolidate(pool)
+    assert result.upserted == 1
+    with pool.connection() as conn:
+        price = conn.execute(
+            "select feed_price_cents from diamonds where supplier_stone_id = %s",
+            (changed["diamond"]["id"],),
+        ).fetchone()[0]
+    assert price == changed["price"]
+
+
+def test_failing_payload_leaves_rest_consolidated(pool, items):
+    broken = copy.deepcopy(items[7])
+    broken["price"] = "a lot"
+    unknown_shape = copy.deepcopy(items[8])
+    unknown_shape["diamond"]["certificate"]["shape"] = "BLOB"
+    with pool.connection() as conn:
+        store_raw(conn, [*items[:7], broken, unknown_shape, *items[9:40]])
+    result = consolidate(pool, batch_size=500)
+    assert result.batches == 1
+    assert result.upserted == 38
+    assert result.failed == 2
+    with pool.connection() as conn:
+        assert raw_statuses(conn) == {"done": 38, "failed": 2}
+        reasons = dict(conn.execute(
+            f"select supplier_stone_id, failure_reason from {RAW_TABLE}"
+            " where status = 'failed'"
+        ).fetchall())
+        logs = conn.execute(
+            "select supplier_stone_id, message from error_logs"
+            " where source = 'consolidation' order by supplier_stone_id"
+        ).fetchall()
+    assert reasons[broken["diamond"]["id"]] == (
+        "price is str 'a lot', expected an integer of cents"
+    )
+    assert "'BLOB' is not a known shape" in reasons[unknown_shape["diamond"]["id"]]
+    assert len(logs) == 2
+    assert all(message.startswith("payload not mapped: ") for _, message in logs)
+
+
+def test_failed_batch_rolls_back(pool, items, monkeypatch):
+    with pool.connection() as conn:
+        store_raw(conn, items[:30])
+
+    def fail_upsert(conn, records):
+        raise psycopg.errors.QueryCanceled("canceling statement due to timeout")
+
+    monkeypatch.setattr(consolidation, "_upsert_mapped", fail_upsert)
+    with pytest.raises(psycopg.errors.QueryCanceled):
+        consolidate(pool)
+    with pool.connection() as conn:
+        assert raw_statuses(conn) == {"pending": 30}
+        assert conn.execute("select count(*) from diamonds").fetchone()[0] == 0
+
+
+def test_parallel_consolidators_share_work(pool, items):
+    with pool.connection() as conn:
+        store_raw(conn, items)
+    results = []
+    barrier = threading.Barrier(3)
+
+    def run() -> None:
+        barrier.wait()
+        results.append(consolidate(pool, batch_size=25))
+
+    threads = [threading.Thread(target=run) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sum(result.claimed for result in results) == len(items)
+    assert sum(result.upserted for result in results) == len(items)
+    assert all(result.claimed > 0 for result in results)
+    with pool.connection() as conn:
+        assert raw_statuses(conn) == {"done": len(items)}
+        count = conn.execute("select count(*) from diamonds").fetchone()[0]
+    assert count == len(items)
+
+
+def test_locked_rows_are_skipped(pool, items):
+    with pool.connection() as conn:
+        store_raw(conn, items[:20])
+    with pool.connection() as holder:
+        locked = holder.execute(
+            f"select id from {RAW_TABLE} order by id limit 5 for update"
+        ).fetchall()
+        result = consolidate(pool)
+        holder.rollback()
+    assert len(locked) == 5
+    assert result.claimed == 15
+    with pool.connection() as conn:
+        assert raw_statuses(conn) == {"done": 15, "pending": 5}
+
+
+def test_release_stuck_claims(pool, items):
+    with pool.connection() as conn:
+        store_raw(conn, items[:6])
+        conn.execute(
+            f"update {RAW_TABLE} set status = 'processing', claimed_by = 'gone',"
+            " claimed_at = now() - interval '45 minutes' where id <= 2"
+        )
+        conn.execute(
+            f"update {RAW_TABLE} set status = 'processing', claimed_by = 'busy',"
+            " claimed_at = now() - interval '5 minutes' where id = 3"
+        )
+        released = consolidation.release_stuck_claims(conn, RAW_TABLE, 30)
+        conn.commit()
+        assert released == 2
+        assert raw_statuses(conn) == {"pending": 5, "processing": 1}
+        claimed_by = conn.execute(
+            f"select claimed_by from {RAW_TABLE} where id <= 2"
+        ).fetchall()
+    assert claimed_by == [(None,), (None,)]
+
+
+def test_consolidation_waits_for_rule_change(pool, items):
+    with pool.connection() as conn:
+        store_raw(conn, items[:10])
+    with pool.connection() as changer:
+        changer.execute("lock table pricing_rules in share row exclusive mode")
+        changer.execute("update pricing_rules set markup_ratio = 2")
+        worker = threading.Thread(target=consolidate, args=(pool,))
+        worker.start()
+        worker.join(timeout=0.5)
+        assert worker.is_alive()
+        changer.commit()
+    worker.join()
+    with pool.connection() as conn:
+        markups = conn.execute("select distinct markup_ratio from diamonds").fetchall()
+    assert markups == [(Decimal("2.0000"),)]
