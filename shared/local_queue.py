@@ -16,7 +16,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from shared.work_item import WorkItem
 
@@ -106,7 +106,9 @@ class LocalQueue:
         message.lock_token = uuid.uuid4().hex
         message.locked_until = self._clock() + self.lock_seconds
         self._locked[message.lock_token] = message
-        return message
+        # The receiver gets its own copy, so a later delivery of the same message
+        # does not change the lock token that this receiver settles with.
+        return replace(message)
 
     def _expire_locks(self) -> None:
         now = self._clock()
@@ -117,20 +119,41 @@ class LocalQueue:
                 message.message_id,
                 message.delivery_count,
             )
-            self._release(message, "MaxDeliveryCountExceeded")
+            self._release(message.lock_token, "MaxDeliveryCountExceeded")
+
+    def _held_lock(self, message: QueuedMessage) -> QueuedMessage:
+        """Return the queue's message behind a receiver's lock, or raise LockLostError."""
+        held = self._locked.get(message.lock_token)
+        if held is None:
+            raise LockLostError(message.message_id)
+        if held.locked_until <= self._clock():
+            self._release(held.lock_token, "MaxDeliveryCountExceeded")
+            raise LockLostError(message.message_id)
+        return held
 
     def complete(self, message: QueuedMessage) -> None:
+        """Settle a delivery; raise LockLostError if its lock expired or was settled."""
         with self._cond:
-            if self._locked.pop(message.lock_token, None) is None:
-                raise LockLostError(message.message_id)
+            held = self._held_lock(message)
+            del self._locked[held.lock_token]
+
+    def renew_lock(self, message: QueuedMessage) -> float:
+        """Extend a delivery's lock by `lock_seconds`; return the new expiry time."""
+        with self._cond:
+            held = self._held_lock(message)
+            held.locked_until = self._clock() + self.lock_seconds
+            message.locked_until = held.locked_until
+            return held.locked_until
 
     def abandon(self, message: QueuedMessage) -> None:
+        """Give a delivery back for redelivery; a lost lock makes this do nothing."""
         with self._cond:
-            self._release(message, "MaxDeliveryCountExceeded")
+            self._release(message.lock_token, "MaxDeliveryCountExceeded")
             self._cond.notify()
 
-    def _release(self, message: QueuedMessage, reason: str) -> None:
-        if self._locked.pop(message.lock_token, None) is None:
+    def _release(self, lock_token: str | None, reason: str) -> None:
+        message = self._locked.pop(lock_token, None)
+        if message is None:
             return
         message.lock_token = None
         if message.delivery_count >= self.max_delivery_count:
