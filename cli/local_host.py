@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from azure.functions.servicebus import ServiceBusMessage
 
 from cli.durable_driver import Instance, OrchestrationDriver
-from shared.local_queue import LocalQueue, QueuedMessage
+from shared.local_queue import LocalQueue, LockLostError, QueuedMessage
 
 log = logging.getLogger(__name__)
 
@@ -110,7 +110,14 @@ class LocalHost:
         if action == "crash_after":
             self.queue.abandon(message)  # as if the lock expired after a crash
             return
-        self.queue.complete(message)
+        try:
+            self.queue.complete(message)
+        except LockLostError:
+            # Service Bus rejects settling an expired lock the same way; the
+            # message is delivered again and the worker recognises the repeat.
+            log.warning("lock lost before completion, message redelivered,"
+                        " message_id=%s delivery_count=%s", message.message_id,
+                        message.delivery_count)
 
     # Runs
 
