@@ -122,7 +122,7 @@ class LocalQueue:
             self._release(message.lock_token, "MaxDeliveryCountExceeded")
 
     def _held_lock(self, message: QueuedMessage) -> QueuedMessage:
-        """Return the queue's message behind a receiver's lock, or raise LockLostError."""
+        """Return the message behind a receiver's lock, or raise LockLostError."""
         held = self._locked.get(message.lock_token)
         if held is None:
             raise LockLostError(message.message_id)
