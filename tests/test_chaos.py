@@ -40,8 +40,12 @@ SUPPLIER_FAULTS = {
 # Changes between the full and the incremental run, for the latter to fetch.
 BETWEEN_RUNS = {"price_changes": 20, "new_stones": 10, "sold": 5, "withdrawn": 3}
 # Queue faults per delivery.
-QUEUE_FAULTS = {"crash_after": 0.05, "duplicate_send": 0.05, "duplicate_delivery": 0.05,
-                "stone_change": 0.03}
+QUEUE_FAULTS = {
+    "crash_after": 0.05,
+    "duplicate_send": 0.05,
+    "duplicate_delivery": 0.05,
+    "stone_change": 0.03,
+}
 # What one `stone_change` does to the catalogue while a run pages through it.
 STONE_CHANGE = {"price_changes": 1, "new_stones": 1, "sold": 1}
 
@@ -49,13 +53,21 @@ STONE_CHANGE = {"price_changes": 1, "new_stones": 1, "sold": 1}
 def chaos_settings(database_url: str, endpoint: str, watermark_dir: Path, **overrides):
     from shared.settings import load_settings
 
-    values = dict(
-        database_url=database_url, nivoda_endpoint=endpoint,
-        nivoda_requests_per_second=2000, nivoda_max_retries=3,
-        nivoda_timeout_seconds=0.3, max_delivery_count=8, max_repage_passes=4,
-        gate_poll_seconds=0.1, gate_partial_delay_seconds=0.2, gate_timeout_hours=0.05,
-        watermark_dir=str(watermark_dir), partition_target_stones=150, page_size=10,
-    )
+    values = {
+        "database_url": database_url,
+        "nivoda_endpoint": endpoint,
+        "nivoda_requests_per_second": 2000,
+        "nivoda_max_retries": 3,
+        "nivoda_timeout_seconds": 0.3,
+        "max_delivery_count": 8,
+        "max_repage_passes": 4,
+        "gate_poll_seconds": 0.1,
+        "gate_partial_delay_seconds": 0.2,
+        "gate_timeout_hours": 0.05,
+        "watermark_dir": str(watermark_dir),
+        "partition_target_stones": 150,
+        "page_size": 10,
+    }
     values.update(overrides)
     return load_settings(**values)
 
@@ -65,10 +77,13 @@ def fast_retry_client(settings):
     from shared.nivoda import NivodaClient
 
     return NivodaClient(
-        settings.nivoda_endpoint, settings.nivoda_username, settings.nivoda_password,
+        settings.nivoda_endpoint,
+        settings.nivoda_username,
+        settings.nivoda_password,
         timeout_seconds=settings.nivoda_timeout_seconds,
         requests_per_second=settings.nivoda_requests_per_second,
-        max_retries=settings.nivoda_max_retries, backoff_base_seconds=0.02,
+        max_retries=settings.nivoda_max_retries,
+        backoff_base_seconds=0.02,
         backoff_max_seconds=0.2,
     )
 
@@ -95,11 +110,15 @@ class QueueChaos:
         if self._draw("duplicate_send"):
             # The same message id again: duplicate detection must drop it.
             accepted = self.queue.send_raw(message.message_id, message.body)
-            self.counts["duplicate_send" if not accepted else "duplicate_send_accepted"] += 1
+            self.counts[
+                "duplicate_send" if not accepted else "duplicate_send_accepted"
+            ] += 1
         if self._draw("duplicate_delivery"):
             # A second copy under another id reaches a worker, as a redelivery does.
             with self._lock:
-                copy_id = f"{message.message_id}:copy{self.counts['duplicate_delivery']}"
+                copy_id = (
+                    f"{message.message_id}:copy{self.counts['duplicate_delivery']}"
+                )
                 self.counts["duplicate_delivery"] += 1
             self.queue.send_raw(copy_id, message.body)
         if self._draw("stone_change"):
@@ -121,7 +140,8 @@ def served_set(runtime) -> dict[str, tuple[str, int]]:
     with runtime.pool.connection() as conn:
         rows = conn.execute(
             "select supplier_stone_id, offer_id, priced_price_cents from diamonds"
-            " where feed = %s and status = 'active'", (runtime.settings.feed,),
+            " where feed = %s and status = 'active'",
+            (runtime.settings.feed,),
         ).fetchall()
     return {stone: (offer, price) for stone, offer, price in rows}
 
@@ -134,8 +154,10 @@ def truth_until(simulator, updated_to: datetime | None) -> list[dict]:
 
 
 def in_ranges(price_cents: int, ranges: list[tuple[int, int | None]]) -> bool:
-    return any(low <= price_cents and (high is None or price_cents <= high)
-               for low, high in ranges)
+    return any(
+        low <= price_cents and (high is None or price_cents <= high)
+        for low, high in ranges
+    )
 
 
 class ChaosScenario:
@@ -178,13 +200,25 @@ class ChaosScenario:
             run = get_run(conn, run_id)
             partitions = conn.execute(
                 "select price_min_cents, price_max_cents, status, drifted"
-                " from partition_progress where run_id = %s", (run_id,)).fetchall()
-            errors = [row[0] for row in conn.execute(
-                "select last_error from partition_progress where run_id = %s"
-                " and status = 'failed'", (run_id,)).fetchall()]
+                " from partition_progress where run_id = %s",
+                (run_id,),
+            ).fetchall()
+            errors = [
+                row[0]
+                for row in conn.execute(
+                    "select last_error from partition_progress where run_id = %s"
+                    " and status = 'failed'",
+                    (run_id,),
+                ).fetchall()
+            ]
         mark_after = self.runtime.watermarks.read(self.runtime.settings.feed)
-        result = {"seed": self.seed, "run_type": run["run_type"], "status": run["status"],
-                  "expected": run["expected_count"], "partitions": len(partitions)}
+        result = {
+            "seed": self.seed,
+            "run_type": run["run_type"],
+            "status": run["status"],
+            "expected": run["expected_count"],
+            "partitions": len(partitions),
+        }
         self.check_counters(run_id)
         if run["status"] not in ("completed", "partial"):
             assert run["status"] == "failed", run
@@ -197,8 +231,11 @@ class ChaosScenario:
         assert mark_after.updated_to == run["updated_to"]
         assert mark_after.run_id == run_id
         assert run["watermark_advanced"] is True
-        unproven = [(low, high) for low, high, status, drifted in partitions
-                    if status == "failed" or drifted]
+        unproven = [
+            (low, high)
+            for low, high, status, drifted in partitions
+            if status == "failed" or drifted
+        ]
         result["failed_partitions"] = sum(1 for p in partitions if p[2] == "failed")
         result["partition_errors"] = errors
         result["drifted_partitions"] = sum(1 for p in partitions if p[3])
@@ -207,43 +244,61 @@ class ChaosScenario:
             result.update(self.compare(None, [], set()))
         else:
             self.unproven_ranges += unproven
-            result.update(self.compare(run["updated_to"], self.unproven_ranges,
-                                       self.check_malformed()))
+            result.update(
+                self.compare(
+                    run["updated_to"], self.unproven_ranges, self.check_malformed()
+                )
+            )
         if run["run_type"] == "full" and not unproven and run["status"] == "completed":
             self.unproven_ranges = []
         return result
 
     def compare(self, updated_to, ranges, malformed: set[str]) -> dict:
         truth = truth_until(self.simulator, updated_to)
-        compared = {stone["stone_id"]: stone for stone in truth
-                    if stone["stone_id"] not in malformed
-                    and not in_ranges(stone["price_cents"], ranges)}
-        expected = {stone_id: (stone["offer_id"], priced(stone["price_cents"]))
-                    for stone_id, stone in compared.items()
-                    if stone["availability"] != "SOLD"}
+        compared = {
+            stone["stone_id"]: stone
+            for stone in truth
+            if stone["stone_id"] not in malformed
+            and not in_ranges(stone["price_cents"], ranges)
+        }
+        expected = {
+            stone_id: (stone["offer_id"], priced(stone["price_cents"]))
+            for stone_id, stone in compared.items()
+            if stone["availability"] != "SOLD"
+        }
         served = served_set(self.runtime)
         if updated_to is None:
             actual = served
         else:
             # Stones changed after the window are not this run's business.
-            actual = {stone_id: value for stone_id, value in served.items()
-                      if stone_id in compared}
+            actual = {
+                stone_id: value
+                for stone_id, value in served.items()
+                if stone_id in compared
+            }
         missing = sorted(set(expected) - set(actual))[:5]
         extra = sorted(set(actual) - set(expected))[:5]
-        wrong = sorted(s for s in set(expected) & set(actual)
-                       if expected[s] != actual[s])[:5]
+        wrong = sorted(
+            s for s in set(expected) & set(actual) if expected[s] != actual[s]
+        )[:5]
         assert actual == expected, f"missing {missing} extra {extra} wrong {wrong}"
-        return {"compared": len(expected), "served": len(served),
-                "not_compared": len(truth) - len(compared),
-                "stale_in_unproven": self.count_stale(truth, ranges, malformed, served)}
+        return {
+            "compared": len(expected),
+            "served": len(served),
+            "not_compared": len(truth) - len(compared),
+            "stale_in_unproven": self.count_stale(truth, ranges, malformed, served),
+        }
 
     @staticmethod
-    def count_stale(truth: list[dict], ranges, malformed: set[str], served: dict) -> int:
+    def count_stale(
+        truth: list[dict], ranges, malformed: set[str], served: dict
+    ) -> int:
         """Count stones of unproven partitions that are missing, wrong or wrongly served."""
         stale = 0
         for stone in truth:
-            if stone["stone_id"] in malformed or not in_ranges(stone["price_cents"],
-                                                               ranges):
+            if stone["stone_id"] in malformed or not in_ranges(
+                stone["price_cents"], ranges
+            ):
                 continue
             value = served.get(stone["stone_id"])
             if stone["availability"] == "SOLD":
@@ -257,14 +312,19 @@ class ChaosScenario:
         with self.runtime.pool.connection() as conn:
             stones, pages = conn.execute(
                 "select coalesce(sum(stones_fetched), 0), coalesce(sum(pages_fetched), 0)"
-                " from partition_progress where run_id = %s", (run_id,)).fetchone()
+                " from partition_progress where run_id = %s",
+                (run_id,),
+            ).fetchone()
             stored_stones, stored_pages = conn.execute(
                 "select coalesce(sum(stones), 0), count(*) from worker_runs"
-                " where run_id = %s and outcome = 'fetched'", (run_id,)).fetchone()
+                " where run_id = %s and outcome = 'fetched'",
+                (run_id,),
+            ).fetchone()
             unfinished = conn.execute(
                 "select count(*) from partition_progress where run_id = %s"
                 " and status = 'done' and not drifted and next_offset <> expected_count",
-                (run_id,)).fetchone()[0]
+                (run_id,),
+            ).fetchone()[0]
         assert (stones, pages) == (stored_stones, stored_pages)
         assert unfinished == 0
 
@@ -273,10 +333,14 @@ class ChaosScenario:
         with self.runtime.pool.connection() as conn:
             failed = conn.execute(
                 "select supplier_stone_id, failure_reason from raw_diamonds_nivoda"
-                " where status = 'failed'").fetchall()
-            logged = {row[0] for row in conn.execute(
-                "select supplier_stone_id from error_logs where source = 'consolidation'"
-            ).fetchall()}
+                " where status = 'failed'"
+            ).fetchall()
+            logged = {
+                row[0]
+                for row in conn.execute(
+                    "select supplier_stone_id from error_logs where source = 'consolidation'"
+                ).fetchall()
+            }
         for stone_id, reason in failed:
             assert reason, stone_id
             assert stone_id in logged, stone_id
@@ -294,22 +358,28 @@ def run_scenario(host, simulator, seed: int, queue_chaos: QueueChaos) -> dict:
     scenario.run("full", faults=False, exact=True)
     assert served_set(host.runtime) == {
         stone["stone_id"]: (stone["offer_id"], priced(stone["price_cents"]))
-        for stone in simulator.catalogue.truth({}) if stone["availability"] != "SOLD"
+        for stone in simulator.catalogue.truth({})
+        if stone["availability"] != "SOLD"
     }
-    return {"seed": seed, "runs": scenario.results,
-            "supplier_faults": {k: v for k, v in injected["faults"].items() if v},
-            "mutations": injected["mutations"],
-            "queue_faults": dict(queue_chaos.counts),
-            "duplicates_dropped": host.queue.duplicates_dropped,
-            "dead_letters": len(host.queue.dead_letters)}
+    return {
+        "seed": seed,
+        "runs": scenario.results,
+        "supplier_faults": {k: v for k, v in injected["faults"].items() if v},
+        "mutations": injected["mutations"],
+        "queue_faults": dict(queue_chaos.counts),
+        "duplicates_dropped": host.queue.duplicates_dropped,
+        "dead_letters": len(host.queue.dead_letters),
+    }
 
 
-def start_chaos_host(runtime, simulator, seed: int):
+def start_chaos_host(runtime, simulator, seed: int, *, workers: int = 4):
     from cli.local_host import LocalHost
 
     runtime._overrides["nivoda"] = fast_retry_client(runtime.settings)
     queue_chaos = QueueChaos(seed, QUEUE_FAULTS, simulator)
-    host = LocalHost(runtime, worker_threads=4, lock_seconds=30, on_message=queue_chaos)
+    host = LocalHost(
+        runtime, worker_threads=workers, lock_seconds=30, on_message=queue_chaos
+    )
     queue_chaos.queue = host.queue
     return host.start(), queue_chaos
 

@@ -1,8 +1,8 @@
 """The consolidation gate, replayed by the Durable SDK from hand-built histories.
 
 Each test plays the part of the Durable extension: it calls the orchestrator
-with a history, answers the actions it returns with completion events, and
-replays again, episode by episode, until the orchestration is done.
+with a history, responds to the actions it returns with completion events,
+and replays again, episode by episode, until the orchestration is done.
 """
 
 from __future__ import annotations
@@ -25,9 +25,14 @@ ORCHESTRATOR_COMPLETED = 13
 
 START = datetime(2026, 1, 1, 2, 0, 0, tzinfo=UTC)
 RUN_INPUT = {
-    "run_id": "nivoda-run-1", "feed": "nivoda", "run_type": "full",
-    "poll_seconds": 10, "partial_delay_seconds": 300, "timeout_seconds": 60,
-    "threshold": "0.70", "parallelism": 2,
+    "run_id": "nivoda-run-1",
+    "feed": "nivoda",
+    "run_type": "full",
+    "poll_seconds": 10,
+    "partial_delay_seconds": 300,
+    "timeout_seconds": 60,
+    "threshold": "0.70",
+    "parallelism": 2,
 }
 
 
@@ -36,22 +41,34 @@ def _timestamp(moment: datetime) -> str:
 
 
 def _parse(text: str) -> datetime:
-    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return datetime.fromisoformat(text)
 
 
 def _event(kind: int, moment: datetime, **extra) -> dict:
-    return {"EventType": kind, "EventId": -1, "IsPlayed": False,
-            "Timestamp": _timestamp(moment), **extra}
+    return {
+        "EventType": kind,
+        "EventId": -1,
+        "IsPlayed": False,
+        "Timestamp": _timestamp(moment),
+        **extra,
+    }
 
 
 def _progress(done: int, failed: int, total: int, status: str = "running") -> dict:
-    return {"total": total, "done": done, "failed": failed, "drifted": 0,
-            "stones_fetched": 100 * done, "pages_fetched": 2 * done,
-            "finished": done + failed == total, "run_status": status}
+    return {
+        "total": total,
+        "done": done,
+        "failed": failed,
+        "drifted": 0,
+        "stones_fetched": 100 * done,
+        "pages_fetched": 2 * done,
+        "finished": done + failed == total,
+        "run_status": status,
+    }
 
 
 class Failure(Exception):
-    """An activity answer that becomes a TaskFailed event."""
+    """An activity error that becomes a TaskFailed event."""
 
 
 class GateReplay:
@@ -63,21 +80,35 @@ class GateReplay:
         self.now = START
         self.history = [
             _event(ORCHESTRATOR_STARTED, START),
-            _event(EXECUTION_STARTED, START, Name="consolidation_gate", Version="",
-                   Input=json.dumps(run_input)),
+            _event(
+                EXECUTION_STARTED,
+                START,
+                Name="consolidation_gate",
+                Version="",
+                Input=json.dumps(run_input),
+            ),
         ]
         self.handled = 0
         self.calls: list[tuple[str, object]] = []
         self.timers: list[tuple[datetime, datetime]] = []  # (created at, fire at)
 
     def replay(self) -> dict:
-        context = {"history": self.history, "instanceId": self.input["run_id"],
-                   "isReplaying": False, "parentInstanceId": None,
-                   "input": json.dumps(self.input)}
+        context = {
+            "history": self.history,
+            "instanceId": self.input["run_id"],
+            "isReplaying": False,
+            "parentInstanceId": None,
+            "input": json.dumps(self.input),
+        }
         return json.loads(self._orchestrator(json.dumps(context)))
 
-    def run(self, answer: Callable[[str, object], object], *, max_episodes: int = 50,
-            replay_twice: bool = True) -> dict:
+    def run(
+        self,
+        answer: Callable[[str, object], object],
+        *,
+        max_episodes: int = 50,
+        replay_twice: bool = True,
+    ) -> dict:
         """Drive the orchestration to its end, checking determinism on the way.
 
         With `replay_twice`, every history is replayed a second time and must give
@@ -93,7 +124,7 @@ class GateReplay:
             previous_actions = actions
             if state["isDone"]:
                 return state
-            self._answer(actions[self.handled:], answer)
+            self._answer(actions[self.handled :], answer)
             self.handled = len(actions)
         raise AssertionError(f"orchestration not done after {max_episodes} episodes")
 
@@ -107,35 +138,62 @@ class GateReplay:
                 fire_at = _parse(action["fireAt"])
                 self.timers.append((created_at, fire_at))
                 self.now = max(self.now, fire_at)
-                scheduled.append(_event(TIMER_CREATED, created_at, EventId=task_id,
-                                        FireAt=action["fireAt"]))
-                completions.append(_event(TIMER_FIRED, self.now, TimerId=task_id,
-                                          FireAt=action["fireAt"]))
+                scheduled.append(
+                    _event(
+                        TIMER_CREATED,
+                        created_at,
+                        EventId=task_id,
+                        FireAt=action["fireAt"],
+                    )
+                )
+                completions.append(
+                    _event(
+                        TIMER_FIRED, self.now, TimerId=task_id, FireAt=action["fireAt"]
+                    )
+                )
                 continue
             assert action["actionType"] == 0, action
             name = action["functionName"]
             payload = json.loads(action["input"]) if action.get("input") else None
             self.calls.append((name, payload))
-            scheduled.append(_event(TASK_SCHEDULED, created_at, Name=name, EventId=task_id))
+            scheduled.append(
+                _event(TASK_SCHEDULED, created_at, Name=name, EventId=task_id)
+            )
             self.now += timedelta(seconds=1)
             try:
                 result = answer(name, payload)
             except Failure as exc:
-                completions.append(_event(TASK_FAILED, self.now, TaskScheduledId=task_id,
-                                          Reason=str(exc), Details="traceback"))
+                completions.append(
+                    _event(
+                        TASK_FAILED,
+                        self.now,
+                        TaskScheduledId=task_id,
+                        Reason=str(exc),
+                        Details="traceback",
+                    )
+                )
             else:
-                completions.append(_event(TASK_COMPLETED, self.now,
-                                          TaskScheduledId=task_id,
-                                          Result=json.dumps(result)))
-        self.history += [_event(ORCHESTRATOR_COMPLETED, created_at), *scheduled,
-                         _event(ORCHESTRATOR_STARTED, self.now), *completions]
+                completions.append(
+                    _event(
+                        TASK_COMPLETED,
+                        self.now,
+                        TaskScheduledId=task_id,
+                        Result=json.dumps(result),
+                    )
+                )
+        self.history += [
+            _event(ORCHESTRATOR_COMPLETED, created_at),
+            *scheduled,
+            _event(ORCHESTRATOR_STARTED, self.now),
+            *completions,
+        ]
 
     def names(self) -> list[str]:
         return [name for name, _ in self.calls]
 
 
 def make_answer(progress: list[dict], *, consolidate_fails: bool = False):
-    """Answer activities: `progress` in turn (the last one repeats), fixed results else."""
+    """Return activity results: `progress` in turn (the last repeats), fixed otherwise."""
     answers = iter(progress)
     last = {"value": progress[0]}
 
@@ -148,11 +206,21 @@ def make_answer(progress: list[dict], *, consolidate_fails: bool = False):
         if name == "gate_consolidate":
             if consolidate_fails:
                 raise Failure("database down")
-            return {"batches": 1, "claimed": 5, "upserted": 5, "failed": 0,
-                    "seconds": 0.1, "remaining": 0}
+            return {
+                "batches": 1,
+                "claimed": 5,
+                "upserted": 5,
+                "failed": 0,
+                "seconds": 0.1,
+                "remaining": 0,
+            }
         if name == "gate_finalize":
-            return {"status": "partial" if payload["partial"] else "completed",
-                    "retired": 0, "consolidated": 5, "watermark_advanced": True}
+            return {
+                "status": "partial" if payload["partial"] else "completed",
+                "retired": 0,
+                "consolidated": 5,
+                "watermark_advanced": True,
+            }
         if name == "gate_fail_run":
             return {"status": "failed", "kind": payload["kind"]}
         raise AssertionError(f"unexpected activity {name}")
@@ -160,7 +228,12 @@ def make_answer(progress: list[dict], *, consolidate_fails: bool = False):
     return answer
 
 
-CONSOLIDATION = ["gate_prepare", "gate_consolidate", "gate_consolidate", "gate_finalize"]
+CONSOLIDATION = [
+    "gate_prepare",
+    "gate_consolidate",
+    "gate_consolidate",
+    "gate_finalize",
+]
 
 
 def test_gate_all_done_consolidates_now(function_index):
@@ -171,15 +244,19 @@ def test_gate_all_done_consolidates_now(function_index):
     assert state["output"]["decision"] == "consolidate"
     assert state["output"]["status"] == "completed"
     assert gate.names() == ["gate_progress", *CONSOLIDATION]
-    assert gate.calls[-1] == ("gate_finalize", {"run_id": "nivoda-run-1", "partial": False})
+    assert gate.calls[-1] == (
+        "gate_finalize",
+        {"run_id": "nivoda-run-1", "partial": False},
+    )
     assert gate.timers == []
 
 
 def test_gate_waits_by_polling_until_finished(function_index):
     gate = GateReplay(function_index, RUN_INPUT)
 
-    state = gate.run(make_answer([_progress(3, 0, 10), _progress(7, 0, 10),
-                                  _progress(10, 0, 10)]))
+    state = gate.run(
+        make_answer([_progress(3, 0, 10), _progress(7, 0, 10), _progress(10, 0, 10)])
+    )
 
     assert state["output"]["decision"] == "consolidate"
     assert gate.names()[:3] == ["gate_progress"] * 3
@@ -199,7 +276,10 @@ def test_gate_partial_waits_five_minutes(function_index):
     created_at, fire_at = gate.timers[0]
     assert fire_at - created_at == timedelta(seconds=300)
     assert gate.names() == ["gate_progress", *CONSOLIDATION]
-    assert gate.calls[-1] == ("gate_finalize", {"run_id": "nivoda-run-1", "partial": True})
+    assert gate.calls[-1] == (
+        "gate_finalize",
+        {"run_id": "nivoda-run-1", "partial": True},
+    )
 
 
 def test_gate_partial_at_exact_threshold(function_index):
@@ -230,8 +310,13 @@ def test_gate_consolidation_failure_fails_run(function_index):
 
     assert state["output"]["status"] == "failed"
     assert "database down" in state["output"]["reason"]
-    assert gate.names() == ["gate_progress", "gate_prepare", "gate_consolidate",
-                            "gate_consolidate", "gate_fail_run"]
+    assert gate.names() == [
+        "gate_progress",
+        "gate_prepare",
+        "gate_consolidate",
+        "gate_consolidate",
+        "gate_fail_run",
+    ]
     failure = gate.calls[-1][1]
     assert failure["kind"] == "consolidation_failed"
     assert "gate_finalize" not in gate.names()
@@ -290,7 +375,9 @@ def test_gate_logs_decision_once(function_index, caplog, progress):
     with caplog.at_level(logging.INFO, logger="functions.gate"):
         gate.run(make_answer(progress), replay_twice=False)
 
-    decisions = [r for r in caplog.records if r.getMessage().startswith("gate decision")]
+    decisions = [
+        r for r in caplog.records if r.getMessage().startswith("gate decision")
+    ]
     assert len(decisions) == 1
 
 
@@ -299,11 +386,16 @@ def test_gate_prepare_releases_stuck_claims(runtime, function_index):
     from shared.partitioning import PartitionPlan
 
     with runtime.pool.connection() as conn:
-        runs.create_run(conn, run_id="run-stuck", feed="nivoda", run_type="full",
-                        updated_from=START, updated_to=START,
-                        plan=PartitionPlan(total=0, partitions=[], buckets=[],
-                                           count_queries=0),
-                        trace_id="t")
+        runs.create_run(
+            conn,
+            run_id="run-stuck",
+            feed="nivoda",
+            run_type="full",
+            updated_from=START,
+            updated_to=START,
+            plan=PartitionPlan(total=0, partitions=[], buckets=[], count_queries=0),
+            trace_id="t",
+        )
         for stone, minutes in (("stone-old", 45), ("stone-new", 5)):
             conn.execute(
                 "insert into raw_diamonds_nivoda (supplier_stone_id, run_id, payload,"
@@ -318,9 +410,13 @@ def test_gate_prepare_releases_stuck_claims(runtime, function_index):
 
     assert result == {"released": 1}
     with runtime.pool.connection() as conn:
-        rows = dict(conn.execute(
-            "select supplier_stone_id, status from raw_diamonds_nivoda").fetchall())
+        rows = dict(
+            conn.execute(
+                "select supplier_stone_id, status from raw_diamonds_nivoda"
+            ).fetchall()
+        )
         status = conn.execute(
-            "select status from run_metadata where run_id = 'run-stuck'").fetchone()[0]
+            "select status from run_metadata where run_id = 'run-stuck'"
+        ).fetchone()[0]
     assert rows == {"stone-old": "pending", "stone-new": "processing"}
     assert status == "consolidating"

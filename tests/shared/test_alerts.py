@@ -13,7 +13,7 @@ from shared.alerts import Alerter
 
 
 class FakeResend:
-    """A Resend `/emails` endpoint answering with scripted statuses, then 200."""
+    """A Resend `/emails` endpoint returning scripted statuses, then 200."""
 
     def __init__(self) -> None:
         self.requests: list[dict] = []
@@ -21,17 +21,25 @@ class FakeResend:
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 - the name http.server calls
+            def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length", 0))
                 body = json.loads(self.rfile.read(length) or b"{}")
-                fake.requests.append({"path": self.path, "body": body,
-                                      "authorization": self.headers["Authorization"]})
+                fake.requests.append(
+                    {
+                        "path": self.path,
+                        "body": body,
+                        "authorization": self.headers["Authorization"],
+                    }
+                )
                 status = fake.statuses.pop(0) if fake.statuses else 200
                 if status == 200:
                     payload = {"id": f"email-{len(fake.requests)}"}
                 else:
-                    payload = {"statusCode": status, "name": "application_error",
-                               "message": f"scripted status {status}"}
+                    payload = {
+                        "statusCode": status,
+                        "name": "application_error",
+                        "message": f"scripted status {status}",
+                    }
                 data = json.dumps(payload).encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
@@ -39,7 +47,7 @@ class FakeResend:
                 self.end_headers()
                 self.wfile.write(data)
 
-            def log_message(self, format, *args) -> None:  # noqa: A002
+            def log_message(self, format, *args) -> None:
                 pass
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
@@ -72,9 +80,14 @@ def restore_resend_module():
 
 def make_alerter(url: str, **overrides) -> tuple[Alerter, list[float]]:
     sleeps: list[float] = []
-    values = dict(api_key="re_test_key", sender="alerts@diamond-opus.example",
-                  recipients=["ops@example.com"], api_url=url, per_hour=3,
-                  sleep=sleeps.append)
+    values = {
+        "api_key": "re_test_key",
+        "sender": "alerts@diamond-opus.example",
+        "recipients": ["ops@example.com"],
+        "api_url": url,
+        "per_hour": 3,
+        "sleep": sleeps.append,
+    }
     values.update(overrides)
     return Alerter(**values), sleeps
 
@@ -82,8 +95,10 @@ def make_alerter(url: str, **overrides) -> tuple[Alerter, list[float]]:
 def test_alert_posts_email(resend_server):
     alerter, _ = make_alerter(resend_server.url)
 
-    assert alerter.send("run_failed", "Run r1 failed", "2 of 10 succeeded",
-                        run_id="r1") is True
+    assert (
+        alerter.send("run_failed", "Run r1 failed", "2 of 10 succeeded", run_id="r1")
+        is True
+    )
 
     assert len(resend_server.requests) == 1
     request = resend_server.requests[0]
@@ -199,9 +214,12 @@ def test_alert_unknown_kind_rejected(resend_server):
 def test_alerter_from_settings_reads_recipients(resend_server):
     from shared.settings import load_settings
 
-    settings = load_settings(resend_api_key="re_settings", resend_api_url=resend_server.url,
-                             alert_email_to="a@example.com, b@example.com",
-                             alerts_per_hour=2)
+    settings = load_settings(
+        resend_api_key="re_settings",
+        resend_api_url=resend_server.url,
+        alert_email_to="a@example.com, b@example.com",
+        alerts_per_hour=2,
+    )
     alerter = Alerter.from_settings(settings)
 
     assert alerter.send("run_partial", "partial", "x") is True

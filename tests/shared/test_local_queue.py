@@ -25,17 +25,30 @@ def clock() -> FakeClock:
 
 
 def make_queue(clock, **options) -> LocalQueue:
-    values = dict(lock_seconds=30, max_delivery_count=3, duplicate_window_seconds=600,
-                  clock=clock)
+    values = {
+        "lock_seconds": 30,
+        "max_delivery_count": 3,
+        "duplicate_window_seconds": 600,
+        "clock": clock,
+    }
     values.update(options)
     return LocalQueue(**values)
 
 
 def work_item(offset: int = 0) -> WorkItem:
     moment = datetime(2026, 1, 1, tzinfo=UTC)
-    return WorkItem(feed="nivoda", run_id="run-1", partition_id=0, price_min_cents=0,
-                    expected_count=100, offset=offset, page_size=50,
-                    updated_from=moment, updated_to=moment, trace_id="t")
+    return WorkItem(
+        feed="nivoda",
+        run_id="run-1",
+        partition_id=0,
+        price_min_cents=0,
+        expected_count=100,
+        offset=offset,
+        page_size=50,
+        updated_from=moment,
+        updated_to=moment,
+        trace_id="t",
+    )
 
 
 def test_queue_receive_locks_message(clock):
@@ -240,8 +253,9 @@ def test_local_host_survives_lost_lock(runtime):
         if message.delivery_count == 1:
             time.sleep(0.4)  # longer than the lock, so the completion is refused
 
-    host = LocalHost(runtime, worker_threads=1, lock_seconds=0.2,
-                     on_message=slow_first_delivery).start()
+    host = LocalHost(
+        runtime, worker_threads=1, lock_seconds=0.2, on_message=slow_first_delivery
+    ).start()
     try:
         host.queue.send_raw("bad-1", b"not json")
         deadline = time.monotonic() + 10

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import bisect
+import itertools
 import random
 
 import pytest
@@ -18,7 +19,9 @@ class PriceCounter:
 
     def __call__(self, low: int, high: int | None) -> int:
         start = bisect.bisect_left(self.prices, low)
-        end = len(self.prices) if high is None else bisect.bisect_right(self.prices, high)
+        end = (
+            len(self.prices) if high is None else bisect.bisect_right(self.prices, high)
+        )
         return end - start
 
 
@@ -31,7 +34,7 @@ def assert_covers_axis(plan) -> None:
     partitions = plan.partitions
     assert partitions[0].price_min_cents == 0
     assert partitions[-1].price_max_cents is None
-    for before, after in zip(partitions, partitions[1:]):
+    for before, after in itertools.pairwise(partitions):
         assert before.price_max_cents is not None
         assert after.price_min_cents == before.price_max_cents + 1
     assert [p.partition_id for p in partitions] == list(range(len(partitions)))
@@ -64,8 +67,10 @@ def test_partitions_respect_maximum():
 def test_partitions_empty_run():
     plan = plan_partitions(PriceCounter([]), 0, target_stones=500, max_partitions=10)
 
-    assert [(p.price_min_cents, p.price_max_cents, p.expected_count)
-            for p in plan.partitions] == [(0, None, 0)]
+    assert [
+        (p.price_min_cents, p.price_max_cents, p.expected_count)
+        for p in plan.partitions
+    ] == [(0, None, 0)]
 
 
 def test_partitions_one_price_not_split_forever():
@@ -88,8 +93,9 @@ def test_partitions_open_top_bucket():
     assert_covers_axis(plan)
     assert sum(p.expected_count for p in plan.partitions) == len(prices)
     for partition in plan.partitions:
-        assert partition.expected_count == counter(partition.price_min_cents,
-                                                   partition.price_max_cents)
+        assert partition.expected_count == counter(
+            partition.price_min_cents, partition.price_max_cents
+        )
 
 
 def test_partitions_counts_shrinking_mid_scan():
@@ -102,7 +108,9 @@ def test_partitions_counts_shrinking_mid_scan():
             prices.pop(rng.randrange(len(prices)))
         return PriceCounter(prices)(low, high)
 
-    plan = plan_partitions(shrinking_count, 5000, target_stones=300, max_partitions=1000)
+    plan = plan_partitions(
+        shrinking_count, 5000, target_stones=300, max_partitions=1000
+    )
 
     assert_covers_axis(plan)
     assert all(p.expected_count >= 0 for p in plan.partitions)

@@ -62,8 +62,10 @@ def test_watermark_advance_then_read(store):
 def test_watermark_never_moves_backward(store):
     advance_watermark(store, FEED, Watermark(T0, "run-2"))
 
-    assert advance_watermark(store, FEED, Watermark(T0 - timedelta(hours=1), "run-1")) \
+    assert (
+        advance_watermark(store, FEED, Watermark(T0 - timedelta(hours=1), "run-1"))
         is False
+    )
     assert advance_watermark(store, FEED, Watermark(T0, "run-3")) is False
     assert store.read(FEED).run_id == "run-2"
 
@@ -135,11 +137,16 @@ def _make_run(runtime, run_id: str, updated_to: datetime) -> None:
     from shared.partitioning import PartitionPlan
 
     with runtime.pool.connection() as conn:
-        runs.create_run(conn, run_id=run_id, feed=FEED, run_type="incremental",
-                        updated_from=updated_to - timedelta(hours=1),
-                        updated_to=updated_to,
-                        plan=PartitionPlan(total=0, partitions=[], buckets=[],
-                                           count_queries=0), trace_id="t")
+        runs.create_run(
+            conn,
+            run_id=run_id,
+            feed=FEED,
+            run_type="incremental",
+            updated_from=updated_to - timedelta(hours=1),
+            updated_to=updated_to,
+            plan=PartitionPlan(total=0, partitions=[], buckets=[], count_queries=0),
+            trace_id="t",
+        )
 
 
 def test_gate_moves_watermark_after_consolidation(runtime, blob_store):
@@ -185,8 +192,9 @@ def test_gate_lost_race_reports_conflict(runtime, blob_store):
             return blob_store.read(feed)
 
         def write(self, feed, mark, expected_etag):
-            blob_store.write(feed, Watermark(T0 + timedelta(hours=5), "run-other"),
-                             expected_etag)
+            blob_store.write(
+                feed, Watermark(T0 + timedelta(hours=5), "run-other"), expected_etag
+            )
             return blob_store.write(feed, mark, expected_etag)
 
     runtime._overrides["watermarks"] = RacingStore()

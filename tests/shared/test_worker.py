@@ -34,18 +34,22 @@ def worker(function_index):
 
 def trigger_message(message: QueuedMessage) -> ServiceBusMessage:
     return ServiceBusMessage(
-        body=message.body, message_id=message.message_id,
-        delivery_count=message.delivery_count, application_properties={},
-        user_properties={}, content_type="application/json",
+        body=message.body,
+        message_id=message.message_id,
+        delivery_count=message.delivery_count,
+        application_properties={},
+        user_properties={},
+        content_type="application/json",
     )
 
 
-def deliver(worker, queue: LocalQueue, message: QueuedMessage, *,
-            lose_completion: bool = False) -> bool:
+def deliver(
+    worker, queue: LocalQueue, message: QueuedMessage, *, lose_completion: bool = False
+) -> bool:
     """Run the worker on a locked message and settle it; False when it raised."""
     try:
         worker(trigger_message(message))
-    except Exception:
+    except Exception:  # noqa: BLE001 - the trigger abandons on any exception
         queue.abandon(message)
         return False
     if lose_completion:
@@ -55,8 +59,13 @@ def deliver(worker, queue: LocalQueue, message: QueuedMessage, *,
     return True
 
 
-def drain(worker, queue: LocalQueue, *, lose_completion_of=lambda message: False,
-          max_deliveries: int = 2000) -> int:
+def drain(
+    worker,
+    queue: LocalQueue,
+    *,
+    lose_completion_of=lambda message: False,
+    max_deliveries: int = 2000,
+) -> int:
     """Deliver messages until the queue is empty; return the number of deliveries."""
     for count in range(max_deliveries):
         message = queue.receive()
@@ -80,15 +89,25 @@ def raw_rows(runtime) -> dict[str, tuple]:
     with runtime.pool.connection() as conn:
         rows = conn.execute(
             "select supplier_stone_id, payload_hash, status, last_seen_run_id"
-            " from raw_diamonds_nivoda").fetchall()
+            " from raw_diamonds_nivoda"
+        ).fetchall()
     return {row[0]: row[1:] for row in rows}
 
 
 def assert_clean_run(runtime, run_id: str, expected_total: int) -> None:
     """Every partition done once, counters equal to the count, every stone stored."""
     rows = progress_rows(runtime, run_id)
-    for partition_id, status, pass_number, next_offset, expected, stones, pages, drifted, \
-            error in rows:
+    for (
+        partition_id,
+        status,
+        pass_number,
+        next_offset,
+        expected,
+        stones,
+        pages,
+        drifted,
+        error,
+    ) in rows:
         assert status == "done", (partition_id, error)
         assert pass_number == 1, partition_id
         assert next_offset == expected, partition_id
@@ -123,11 +142,15 @@ def test_worker_redelivery_changes_nothing(runtime, queue, worker):
 
     assert_clean_run(runtime, started.run_id, 2000)
     with runtime.pool.connection() as conn:
-        outcomes = dict(conn.execute(
-            "select outcome, count(*) from worker_runs where run_id = %s group by outcome",
-            (started.run_id,)).fetchall())
-    assert outcomes == {"fetched": sum(row[6] for row in progress_rows(runtime,
-                                                                        started.run_id))}
+        outcomes = dict(
+            conn.execute(
+                "select outcome, count(*) from worker_runs where run_id = %s group by outcome",
+                (started.run_id,),
+            ).fetchall()
+        )
+    assert outcomes == {
+        "fetched": sum(row[6] for row in progress_rows(runtime, started.run_id))
+    }
     assert queue.dead_letters == []
 
 
@@ -167,8 +190,12 @@ def replace_nivoda(runtime, *, password: str | None = None) -> None:
     s = runtime.settings
     runtime.nivoda.close()
     runtime._overrides["nivoda"] = NivodaClient(
-        s.nivoda_endpoint, s.nivoda_username, password or s.nivoda_password,
-        max_retries=0, requests_per_second=1000)
+        s.nivoda_endpoint,
+        s.nivoda_username,
+        password or s.nivoda_password,
+        max_retries=0,
+        requests_per_second=1000,
+    )
 
 
 class FailingSender:
@@ -196,12 +223,14 @@ def test_worker_crash_before_next_page_resends(runtime, queue, worker):
     with runtime.pool.connection() as conn:
         duplicates = conn.execute(
             "select count(*) from worker_runs where run_id = %s and outcome = 'fetched'",
-            (started.run_id,)).fetchone()[0]
+            (started.run_id,),
+        ).fetchone()[0]
     assert duplicates == sum(row[6] for row in progress_rows(runtime, started.run_id))
 
 
-def test_worker_crash_before_finish_closes_partition(runtime, queue, worker,
-                                                     monkeypatch):
+def test_worker_crash_before_finish_closes_partition(
+    runtime, queue, worker, monkeypatch
+):
     started = start_run(runtime, run_type="full")
     real_finish = worker_module.finish_partition
     crashes = {"left": 4}
@@ -234,7 +263,9 @@ def test_worker_never_pages_past_count(runtime, queue, worker, simulator):
         beyond = conn.execute(
             "select count(*) from worker_runs w join partition_progress p"
             " using (run_id, partition_id) where w.run_id = %s"
-            " and w.page_offset >= p.expected_count", (started.run_id,)).fetchone()[0]
+            " and w.page_offset >= p.expected_count",
+            (started.run_id,),
+        ).fetchone()[0]
     assert beyond == 0
 
 
@@ -246,21 +277,37 @@ def test_worker_limits_last_page_to_count(runtime, queue, worker, simulator):
     # The simulator returns full pages past the end, so only the count stops paging.
     short = item.model_copy(update={"expected_count": 60})
     with runtime.pool.connection() as conn:
-        conn.execute("update partition_progress set expected_count = 60"
-                     " where run_id = %s and partition_id = %s",
-                     (started.run_id, item.partition_id))
+        conn.execute(
+            "update partition_progress set expected_count = 60"
+            " where run_id = %s and partition_id = %s",
+            (started.run_id, item.partition_id),
+        )
         conn.commit()
 
-    worker(ServiceBusMessage(body=short.to_body(), message_id="short-0", delivery_count=1,
-                             application_properties={}, user_properties={}))
-    worker(ServiceBusMessage(body=short.next_page(50).to_body(), message_id="short-50",
-                             delivery_count=1, application_properties={},
-                             user_properties={}))
+    worker(
+        ServiceBusMessage(
+            body=short.to_body(),
+            message_id="short-0",
+            delivery_count=1,
+            application_properties={},
+            user_properties={},
+        )
+    )
+    worker(
+        ServiceBusMessage(
+            body=short.next_page(50).to_body(),
+            message_id="short-50",
+            delivery_count=1,
+            application_properties={},
+            user_properties={},
+        )
+    )
 
     with runtime.pool.connection() as conn:
         pages = conn.execute(
             "select page_offset, stones from worker_runs where run_id = %s"
-            " and partition_id = %s order by id", (started.run_id, item.partition_id),
+            " and partition_id = %s order by id",
+            (started.run_id, item.partition_id),
         ).fetchall()
     assert pages == [(0, 50), (50, 10)]
 
@@ -270,7 +317,8 @@ def test_worker_last_delivery_fails_partition(runtime, queue, worker, simulator)
     s = runtime.settings
     replace_nivoda(runtime)
     simulator.service.faults.configure(
-        {"http_500": {"rate": 1.0, "operations": ["diamonds_by_query"]}})
+        {"http_500": {"rate": 1.0, "operations": ["diamonds_by_query"]}}
+    )
     item = WorkItem.from_body(queue.receive().body)
     single = LocalQueue(max_delivery_count=s.max_delivery_count)
     single.send([item])
@@ -279,8 +327,11 @@ def test_worker_last_delivery_fails_partition(runtime, queue, worker, simulator)
         message = single.receive()
         assert message.delivery_count == delivery
         assert deliver(worker, single, message) is False
-        status = next(row for row in progress_rows(runtime, started.run_id)
-                      if row[0] == item.partition_id)
+        status = next(
+            row
+            for row in progress_rows(runtime, started.run_id)
+            if row[0] == item.partition_id
+        )
         if delivery < s.max_delivery_count:
             assert status[1] == "pending"
 
@@ -290,9 +341,10 @@ def test_worker_last_delivery_fails_partition(runtime, queue, worker, simulator)
     assert [m.message_id for m in single.dead_letters] == [item.message_id]
     assert single.is_idle()
     with runtime.pool.connection() as conn:
-        logged = conn.execute("select count(*) from error_logs where run_id = %s"
-                              " and partition_id = %s",
-                              (started.run_id, item.partition_id)).fetchone()[0]
+        logged = conn.execute(
+            "select count(*) from error_logs where run_id = %s and partition_id = %s",
+            (started.run_id, item.partition_id),
+        ).fetchone()[0]
     assert logged == 1
 
 
@@ -304,23 +356,34 @@ def test_worker_fatal_error_fails_partition(runtime, queue, worker):
 
     assert deliver(worker, queue, message) is True
 
-    status = next(row for row in progress_rows(runtime, started.run_id)
-                  if row[0] == item.partition_id)
+    status = next(
+        row
+        for row in progress_rows(runtime, started.run_id)
+        if row[0] == item.partition_id
+    )
     assert status[1] == "failed"
     assert status[8].startswith("supplier rejected the request")
     assert queue.dead_letters == []
 
 
-@pytest.mark.parametrize("body", [b"not json", b'{"feed": "nivoda"}',
-                                  b'{"feed": "nivoda", "run_id": 3}'])
+@pytest.mark.parametrize(
+    "body", [b"not json", b'{"feed": "nivoda"}', b'{"feed": "nivoda", "run_id": 3}']
+)
 def test_worker_malformed_body_recorded(runtime, worker, body):
-    message = ServiceBusMessage(body=body, message_id="bad-1", delivery_count=1,
-                                application_properties={}, user_properties={})
+    message = ServiceBusMessage(
+        body=body,
+        message_id="bad-1",
+        delivery_count=1,
+        application_properties={},
+        user_properties={},
+    )
 
     assert worker(message) is None
 
     with runtime.pool.connection() as conn:
-        rows = conn.execute("select source, message, details from error_logs").fetchall()
+        rows = conn.execute(
+            "select source, message, details from error_logs"
+        ).fetchall()
     assert len(rows) == 1
     source, text, details = rows[0]
     assert source == "worker"
@@ -336,8 +399,10 @@ def test_worker_consolidation_twice_same_result(runtime, queue, worker, function
 
     first = consolidate(started.run_id)
     with runtime.pool.connection() as conn:
-        served = conn.execute("select supplier_stone_id, offer_id, priced_price_cents,"
-                              " updated_at from diamonds order by 1").fetchall()
+        served = conn.execute(
+            "select supplier_stone_id, offer_id, priced_price_cents,"
+            " updated_at from diamonds order by 1"
+        ).fetchall()
         conn.execute("update raw_diamonds_nivoda set status = 'pending'")
         conn.commit()
     second = consolidate(started.run_id)
@@ -349,8 +414,10 @@ def test_worker_consolidation_twice_same_result(runtime, queue, worker, function
     assert second["upserted"] == 0
     assert third["claimed"] == 0
     with runtime.pool.connection() as conn:
-        again = conn.execute("select supplier_stone_id, offer_id, priced_price_cents,"
-                             " updated_at from diamonds order by 1").fetchall()
+        again = conn.execute(
+            "select supplier_stone_id, offer_id, priced_price_cents,"
+            " updated_at from diamonds order by 1"
+        ).fetchall()
     assert again == served
 
 
@@ -358,23 +425,30 @@ def truth_in_window(simulator, run_id: str, runtime) -> set[str]:
     with runtime.pool.connection() as conn:
         updated_from, updated_to = conn.execute(
             "select updated_from, updated_to from run_metadata where run_id = %s",
-            (run_id,)).fetchone()
-    window = {"updated": {"from": updated_from.isoformat(), "to": updated_to.isoformat()}}
+            (run_id,),
+        ).fetchone()
+    window = {
+        "updated": {"from": updated_from.isoformat(), "to": updated_to.isoformat()}
+    }
     return {stone["stone_id"] for stone in simulator.catalogue.truth(window)}
 
 
 def seen_by_run(runtime, run_id: str) -> set[str]:
     with runtime.pool.connection() as conn:
-        rows = conn.execute("select supplier_stone_id from raw_diamonds_nivoda"
-                            " where last_seen_run_id = %s", (run_id,)).fetchall()
+        rows = conn.execute(
+            "select supplier_stone_id from raw_diamonds_nivoda"
+            " where last_seen_run_id = %s",
+            (run_id,),
+        ).fetchall()
     return {row[0] for row in rows}
 
 
 def test_worker_repages_after_duplicate_page(runtime, queue, worker, simulator):
     started = start_run(runtime, run_type="full")
     # Single-threaded delivery makes the seeded draws repeatable.
-    simulator.service.faults.configure({"duplicate_across_pages": {"rate": 0.1},
-                                        "seed": 5})
+    simulator.service.faults.configure(
+        {"duplicate_across_pages": {"rate": 0.1}, "seed": 5}
+    )
 
     drain(worker, queue)
 
@@ -385,7 +459,8 @@ def test_worker_repages_after_duplicate_page(runtime, queue, worker, simulator):
     assert max(row[2] for row in rows) == 2
     assert not any(row[7] for row in rows)
     assert seen_by_run(runtime, started.run_id) == truth_in_window(
-        simulator, started.run_id, runtime)
+        simulator, started.run_id, runtime
+    )
 
 
 def test_worker_repages_after_mid_run_changes(runtime, queue, worker, simulator):
@@ -395,8 +470,9 @@ def test_worker_repages_after_mid_run_changes(runtime, queue, worker, simulator)
     def mutate_mid_run(message: QueuedMessage) -> bool:
         deliveries["count"] += 1
         if deliveries["count"] in (8, 16, 24):
-            simulator.catalogue.mutate({"price_changes": 3, "sold": 2, "withdrawn": 2,
-                                        "new_stones": 2})
+            simulator.catalogue.mutate(
+                {"price_changes": 3, "sold": 2, "withdrawn": 2, "new_stones": 2}
+            )
         return False
 
     drain(worker, queue, lose_completion_of=mutate_mid_run)
@@ -420,7 +496,8 @@ def _consolidate_and_finalize(runtime, run_id: str) -> dict:
 def _active_stones(runtime) -> set[str]:
     with runtime.pool.connection() as conn:
         rows = conn.execute(
-            "select supplier_stone_id from diamonds where status = 'active'").fetchall()
+            "select supplier_stone_id from diamonds where status = 'active'"
+        ).fetchall()
     return {row[0] for row in rows}
 
 
@@ -451,7 +528,9 @@ def test_finalize_retires_only_after_complete_run(runtime, queue, worker, simula
     assert not withdrawn & _active_stones(runtime)
 
 
-def test_finalize_keeps_stones_after_failed_partition(runtime, queue, worker, simulator):
+def test_finalize_keeps_stones_after_failed_partition(
+    runtime, queue, worker, simulator
+):
     first = start_run(runtime, run_type="full")
     drain(worker, queue)
     _consolidate_and_finalize(runtime, first.run_id)
@@ -466,6 +545,8 @@ def test_finalize_keeps_stones_after_failed_partition(runtime, queue, worker, si
     drain(worker, queue)
     result = _consolidate_and_finalize(runtime, second.run_id)
 
-    assert [row[1] for row in progress_rows(runtime, second.run_id)].count("failed") == 1
+    assert [row[1] for row in progress_rows(runtime, second.run_id)].count(
+        "failed"
+    ) == 1
     assert result["retired"] == 0
     assert withdrawn <= _active_stones(runtime)
