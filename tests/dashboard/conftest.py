@@ -112,11 +112,13 @@ class DashboardPage:
         self.page.get_by_label("Admin API key").fill(self.key)
         self.page.get_by_role("button", name="Sign in").click()
         self.page.get_by_role("heading", name="Overview").wait_for()
+        self.page.locator("main[aria-busy='false']").wait_for()
 
     def open(self, hash_route: str, heading: str) -> None:
         self.page.evaluate("route => { location.hash = route; }", hash_route)
         self.page.get_by_role("heading", name=heading, exact=True).wait_for()
-        self.page.wait_for_load_state("networkidle")
+        # The dashboard clears aria-busy once the page's first data is drawn.
+        self.page.locator("main[aria-busy='false']").wait_for()
 
     def notice(self, starting: str = "") -> str:
         """Wait for a notice that starts with `starting`; return its text."""

@@ -271,6 +271,7 @@ async function route() {
     const match = pattern.exec(hash);
     if (match) {
       const token = viewToken;
+      main.setAttribute("aria-busy", "true");
       main.replaceChildren(h("p", { class: "muted" }, "Loading…"));
       try {
         await render(main, token, ...match.slice(1).map(decodeURIComponent));
@@ -280,6 +281,7 @@ async function route() {
           h("p", { class: "error-text" }, error.message));
         if (!apiKey()) renderLogin(main);
       }
+      if (token === viewToken) main.setAttribute("aria-busy", "false");
       return;
     }
   }
@@ -337,7 +339,7 @@ function lineChart(points, series, labelOf) {
     "aria-label": series.map((line) => line.label).join(" and ") + " over time" });
   if (points.length === 0) {
     svg.append(s("text", { x: width / 2, y: height / 2, "text-anchor": "middle" }, "No completed runs yet."));
-    return svg;
+    return h("div", { class: "chart-wrap" }, svg);
   }
   const x = (index) => pad.left + (points.length === 1 ? innerWidth / 2 : (index * innerWidth) / (points.length - 1));
   svg.append(s("line", { class: "axis", x1: pad.left, y1: pad.top + innerHeight, x2: pad.left + innerWidth, y2: pad.top + innerHeight }));
@@ -358,7 +360,7 @@ function lineChart(points, series, labelOf) {
   const last = labelOf(points[points.length - 1]);
   svg.append(s("text", { x: pad.left, y: height - 12, "text-anchor": "start" }, first));
   if (points.length > 1) svg.append(s("text", { x: pad.left + innerWidth, y: height - 12, "text-anchor": "end" }, last));
-  return svg;
+  return h("div", { class: "chart-wrap" }, svg);
 }
 
 // Horizontal bars, one per row: [label, value, formatted, color].
@@ -378,7 +380,7 @@ function barChart(rows, label) {
       s("title", {}, `${name}: ${formatted}`)));
     svg.append(s("text", { x: labelWidth + barWidth + 6, y: y + 15 }, formatted));
   });
-  return svg;
+  return h("div", { class: "chart-wrap" }, svg);
 }
 
 const STATUS_COLORS = { done: "#1d7a46", running: "#1f5fae", failed: "#b3261e", pending: "#9aa5b1" };
@@ -389,7 +391,7 @@ function partitionGrid(partitions) {
   const gap = 3;
   const columns = Math.max(1, Math.min(partitions.length, 36));
   const rows = Math.ceil(partitions.length / columns) || 1;
-  const svg = s("svg", { class: "chart", viewBox: `0 0 ${columns * (size + gap)} ${rows * (size + gap)}`,
+  const svg = s("svg", { class: "chart grid", viewBox: `0 0 ${columns * (size + gap)} ${rows * (size + gap)}`,
     role: "img", "aria-label": "Partition status grid", id: "partition-grid" });
   partitions.forEach((partition, index) => {
     const x = (index % columns) * (size + gap);
@@ -1057,7 +1059,7 @@ function heatmapChart(scan) {
   svg.append(s("text", { x: pad.left - 6, y: pad.top + innerHeight, "text-anchor": "end" }, "0"));
   svg.append(s("text", { x: 14, y: pad.top + innerHeight / 2, transform: `rotate(-90 14 ${pad.top + innerHeight / 2})`,
     "text-anchor": "middle" }, "Stones per bucket"));
-  return svg;
+  return h("div", { class: "chart-wrap" }, svg);
 }
 
 async function renderHeatmap(main, token) {
