@@ -66,7 +66,7 @@ def chaos_settings(database_url: str, endpoint: str, watermark_dir: Path, **over
         "gate_timeout_hours": 0.05,
         "watermark_dir": str(watermark_dir),
         "partition_target_stones": 150,
-        "page_size": 10,
+        "page_size": 20,
     }
     values.update(overrides)
     return load_settings(**values)
