@@ -37,6 +37,9 @@ def api_runtime(clean_db, simulator, tmp_path):
         rate_limit_per_minute=100_000,
     )
     runtime = Runtime(settings)
+    with runtime.pool.connection() as conn:
+        conn.execute("truncate api_rate_windows, api_hmac_signatures")
+        conn.commit()
     set_runtime(runtime)
     yield runtime
     set_runtime(None)

@@ -134,7 +134,7 @@ def test_hmac_bad_signature_is_rejected(client):
     assert "does not match" in error_of(response)["message"]
 
 
-@pytest.mark.parametrize("offset_seconds", [-301, 301])
+@pytest.mark.parametrize("offset_seconds", [-330, 330])
 def test_hmac_stale_or_future_timestamp_is_rejected(client, offset_seconds):
     timestamp = int(time.time()) + offset_seconds
     response = client.get(SEARCH, headers=signed_headers("GET", SEARCH, timestamp=timestamp))
