@@ -81,8 +81,11 @@ def list_runs(
     """List runs, newest first, with their partition counts by status."""
     conditions = [sql.SQL("true")]
     params: list = []
-    for column, value in (("r.feed", feed), ("r.status", status),
-                          ("r.run_type", run_type)):
+    for column, value in (
+        ("r.feed", feed),
+        ("r.status", status),
+        ("r.run_type", run_type),
+    ):
         if value is not None:
             conditions.append(sql.SQL("{} = %s").format(sql.SQL(column)))
             params.append(value)

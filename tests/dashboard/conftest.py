@@ -20,8 +20,12 @@ from shared.orchestration import durable_client
 CHROMIUM = Path("/usr/bin/chromium")
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-output" / "screenshots"
 CHROMIUM_ARGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--no-first-run",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
 ]
 
 
@@ -45,8 +49,13 @@ def dashboard_url(local_host):
         await api(scope, receive, send)
 
     port = _free_port()
-    config = uvicorn.Config(app_with_client, host="127.0.0.1", port=port,
-                            log_level="warning", lifespan="off")
+    config = uvicorn.Config(
+        app_with_client,
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
+        lifespan="off",
+    )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
@@ -80,8 +89,10 @@ def synced(local_host):
 @pytest.fixture(scope="session")
 def browser():
     if not CHROMIUM.exists():
-        pytest.skip("Chromium is not installed at /usr/bin/chromium: "
-                    "run `apt-get install -y chromium`")
+        pytest.skip(
+            "Chromium is not installed at /usr/bin/chromium: "
+            "run `apt-get install -y chromium`"
+        )
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
@@ -121,7 +132,7 @@ class DashboardPage:
         self.page.locator("main[aria-busy='false']").wait_for()
 
     def notice(self, starting: str = "") -> str:
-        """Wait for a notice that starts with `starting`; return its text."""
+        """Wait for a notice that starts with `starting` and return its text."""
         pattern = re.compile("^" + re.escape(starting))
         notice = self.page.locator("#notice p").filter(has_text=pattern)
         notice.wait_for()

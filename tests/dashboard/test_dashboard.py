@@ -28,7 +28,8 @@ def _first_diamond(runtime) -> tuple[int, str, int, int]:
         return conn.execute(
             "select id, supplier_stone_id, priced_price_cents, feed_price_cents"
             " from diamonds where status = 'active' and availability = 'available'"
-            " order by priced_price_cents, id limit 1").fetchone()
+            " order by priced_price_cents, id limit 1"
+        ).fetchone()
 
 
 @pytest.mark.parametrize(("hash_route", "heading"), PAGES)
@@ -62,7 +63,8 @@ def test_overview_shows_exact_totals(synced, dashboard, local_host):
     with local_host.runtime.pool.connection() as conn:
         count, value = conn.execute(
             "select count(*), sum(priced_price_cents)::bigint from diamonds"
-            " where status = 'active'").fetchone()
+            " where status = 'active'"
+        ).fetchone()
 
     dashboard.open("#/overview", "Overview")
     text = dashboard.page.locator("main").inner_text()
@@ -75,10 +77,23 @@ def test_overview_shows_exact_totals(synced, dashboard, local_host):
 def test_run_from_dashboard_completes(dashboard, local_host, simulator):
     # Slow supplier pages keep the run open long enough to watch it progress.
     simulator.service.faults.configure(
-        {"slow": {"rate": 1.0, "delay_seconds": 0.2, "operations": ["diamonds_by_query"]}})
+        {
+            "slow": {
+                "rate": 1.0,
+                "delay_seconds": 0.2,
+                "operations": ["diamonds_by_query"],
+            }
+        }
+    )
     detail_requests = []
-    dashboard.page.on("request", lambda request: detail_requests.append(request.url)
-                      if "/api/v2/analytics/runs/" in request.url else None)
+    dashboard.page.on(
+        "request",
+        lambda request: (
+            detail_requests.append(request.url)
+            if "/api/v2/analytics/runs/" in request.url
+            else None
+        ),
+    )
     dashboard.open("#/runs", "Runs")
 
     dashboard.page.get_by_role("button", name="Start full run").click()
@@ -103,23 +118,32 @@ def test_run_from_dashboard_completes(dashboard, local_host, simulator):
 def test_failed_partition_retried(synced, dashboard, local_host):
     run_id = synced["run_id"]
     with local_host.runtime.pool.connection() as conn:
-        conn.execute("update partition_progress set status = 'failed',"
-                     " last_error = 'supplier returned HTTP 500 five times'"
-                     " where run_id = %s and partition_id = 0", (run_id,))
-        conn.execute("update run_metadata set status = 'partial' where run_id = %s",
-                     (run_id,))
+        conn.execute(
+            "update partition_progress set status = 'failed',"
+            " last_error = 'supplier returned HTTP 500 five times'"
+            " where run_id = %s and partition_id = 0",
+            (run_id,),
+        )
+        conn.execute(
+            "update run_metadata set status = 'partial' where run_id = %s", (run_id,)
+        )
     dashboard.open("#/failures", "Failures")
     dashboard.screenshot("desktop-failures-before-retry")
     before = dashboard.page.locator("main").inner_text()
 
-    dashboard.page.get_by_role("button", name=f"Retry failed partitions of {run_id}").click()
+    dashboard.page.get_by_role(
+        "button", name=f"Retry failed partitions of {run_id}"
+    ).click()
     notice = dashboard.notice("Retrying")
     dashboard.page.get_by_text("No failed partitions.").wait_for()
     dashboard.open(f"#/runs/{run_id}", f"Run {run_id}")
     dashboard.page.locator(".cards .badge.completed").wait_for(timeout=120_000)
     with local_host.runtime.pool.connection() as conn:
-        status = conn.execute("select status from partition_progress where run_id = %s"
-                              " and partition_id = 0", (run_id,)).fetchone()[0]
+        status = conn.execute(
+            "select status from partition_progress where run_id = %s"
+            " and partition_id = 0",
+            (run_id,),
+        ).fetchone()[0]
 
     assert "supplier returned HTTP 500 five times" in before
     assert notice == f"Retrying 1 failed partitions of run {run_id}."
@@ -130,8 +154,9 @@ def test_failed_partition_retried(synced, dashboard, local_host):
 def test_pricing_edit_previews_then_reprices(synced, dashboard, local_host):
     runtime = local_host.runtime
     diamond_id, _, _, feed_cents = _first_diamond(runtime)
-    expected = int((Decimal(feed_cents) * Decimal("1.5")).quantize(Decimal(1),
-                                                                  ROUND_HALF_UP))
+    expected = int(
+        (Decimal(feed_cents) * Decimal("1.5")).quantize(Decimal(1), ROUND_HALF_UP)
+    )
     dashboard.open("#/pricing", "Pricing rules")
 
     dashboard.page.locator("button.edit-rule").first.click()
@@ -145,8 +170,9 @@ def test_pricing_edit_previews_then_reprices(synced, dashboard, local_host):
     save.click()
     saved = dashboard.notice("Saved")
     with runtime.pool.connection() as conn:
-        stored = conn.execute("select priced_price_cents from diamonds where id = %s",
-                              (diamond_id,)).fetchone()[0]
+        stored = conn.execute(
+            "select priced_price_cents from diamonds where id = %s", (diamond_id,)
+        ).fetchone()[0]
     dashboard.open(f"#/diamonds/{diamond_id}", f"Diamond {diamond_id}")
     served = dashboard.page.locator("main").inner_text()
 
@@ -165,7 +191,8 @@ def test_narrow_viewport_renders(synced, make_dashboard):
         dashboard.open(hash_route, heading)
         dashboard.screenshot(f"narrow-{hash_route.strip('#/')}")
         overflow = dashboard.page.evaluate(
-            "document.documentElement.scrollWidth - document.documentElement.clientWidth")
+            "document.documentElement.scrollWidth - document.documentElement.clientWidth"
+        )
         assert overflow <= 0, f"{heading} is wider than 400 px by {overflow} px"
     assert dashboard.page.locator("#nav").is_visible()
     assert dashboard.errors == []

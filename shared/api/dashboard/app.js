@@ -107,8 +107,9 @@ function table(columns, rows, options = {}) {
       h("thead", {}, head), h("tbody", {}, body, empty)));
 }
 
-function card(label, value) {
-  return h("div", { class: "card" }, h("div", { class: "label" }, label), h("div", { class: "value" }, value));
+function card(label, value, valueClass = "") {
+  return h("div", { class: "card" }, h("div", { class: "label" }, label),
+    h("div", { class: `value ${valueClass}`.trim() }, value));
 }
 
 function field(label, input) {
@@ -341,6 +342,7 @@ function lineChart(points, series, labelOf) {
     svg.append(s("text", { x: width / 2, y: height / 2, "text-anchor": "middle" }, "No completed runs yet."));
     return h("div", { class: "chart-wrap" }, svg);
   }
+
   const x = (index) => pad.left + (points.length === 1 ? innerWidth / 2 : (index * innerWidth) / (points.length - 1));
   svg.append(s("line", { class: "axis", x1: pad.left, y1: pad.top + innerHeight, x2: pad.left + innerWidth, y2: pad.top + innerHeight }));
   series.forEach((line, seriesIndex) => {
@@ -356,6 +358,7 @@ function lineChart(points, series, labelOf) {
     svg.append(s("text", { x: axisX, y: pad.top + 10, "text-anchor": anchor, fill: line.color }, line.format(line.maxLabel ? line.maxLabel(points) : line.value(points[values.indexOf(max)]))));
     svg.append(s("text", { x: axisX, y: pad.top + innerHeight, "text-anchor": anchor }, "0"));
   });
+
   const first = labelOf(points[0]);
   const last = labelOf(points[points.length - 1]);
   svg.append(s("text", { x: pad.left, y: height - 12, "text-anchor": "start" }, first));
@@ -525,7 +528,7 @@ async function renderRunDetail(main, token, runId) {
     summary.replaceChildren(
       h("div", { class: "cards" },
         card("Status", badge(run.status)),
-        card("Partitions", `${progress.done} done · ${progress.running} running · ${progress.pending} pending · ${progress.failed} failed`),
+        card("Partitions", `${progress.done} done · ${progress.running} running · ${progress.pending} pending · ${progress.failed} failed`, "detail"),
         card("Stones fetched", `${formatCount(progress.stones_fetched)} / ${formatCount(run.expected_count)}`),
         card("Pages fetched", formatCount(progress.pages_fetched)),
         card("Consolidated", formatCount(run.consolidated_count))),
@@ -684,7 +687,7 @@ async function renderFailures(main, token) {
 
 // ---------------------------------------------------------------- diamonds
 
-// The search survives visits to a stone's page. `cursors` holds the cursor of
+// The search survives visits to a stone's page. `cursors` contains the cursor of
 // each page visited so far, null for the first, so Previous can step back.
 const diamondSearch = { sort: "price", limit: 20, cursors: [null] };
 
@@ -724,7 +727,8 @@ async function renderDiamonds(main, token) {
     const sortHeader = (label, key) => {
       const active = values.sort.replace("-", "") === key;
       const descending = values.sort.startsWith("-");
-      const arrow = active ? (descending ? " ↓" : " ↑") : "";
+      let arrow = "";
+      if (active) arrow = descending ? " ↓" : " ↑";
       return h("button", { type: "button", class: "sort", "aria-label": `Sort by ${label}`,
         onclick: () => {
           values.sort = active && !descending ? `-${key}` : key;
@@ -1026,6 +1030,7 @@ function heatmapChart(scan) {
   const max = Math.max(1, ...buckets.map((bucket) => bucket.count));
   const svg = s("svg", { class: "chart", viewBox: `0 0 ${width} ${height}`, role: "img", id: "heatmap-chart",
     "aria-label": `Stone counts of ${buckets.length} price buckets with ${scan.partitions.length} partitions` });
+
   const owners = buckets.map((bucket) => partitionOf(bucket, scan.partitions));
   let lastLabelX = -Infinity;
   owners.forEach((owner, index) => {
@@ -1048,12 +1053,14 @@ function heatmapChart(scan) {
       lastLabelX = left;
     }
   });
+
   buckets.forEach((bucket, index) => {
     const barHeight = (bucket.count / max) * innerHeight;
     svg.append(s("rect", { x: pad.left + index * slot + slot * 0.1, y: pad.top + innerHeight - barHeight,
       width: Math.max(slot * 0.8, 0.5), height: barHeight, fill: "#1f5fae", class: "bucket" },
     s("title", {}, `${formatRange(bucket.price_min_cents, bucket.price_max_cents)}: ${formatCount(bucket.count)} stones`)));
   });
+
   svg.append(s("line", { class: "axis", x1: pad.left, x2: pad.left + innerWidth, y1: pad.top + innerHeight, y2: pad.top + innerHeight }));
   svg.append(s("text", { x: pad.left - 6, y: pad.top + 10, "text-anchor": "end" }, formatCount(max)));
   svg.append(s("text", { x: pad.left - 6, y: pad.top + innerHeight, "text-anchor": "end" }, "0"));

@@ -14,6 +14,7 @@ from pydantic import BaseModel, Field
 from shared import analytics
 from shared.api.deps import get_conn, get_runtime_dep, require
 from shared.api.errors import ApiError
+from shared.api.models import ErrorEnvelope
 from shared.nivoda import DiamondQuery, NivodaError, RequestContext
 from shared.partitioning import PartitionPlan, plan_partitions
 from shared.scheduler import FULL_RUN_FROM
@@ -21,11 +22,21 @@ from shared.scheduler import FULL_RUN_FROM
 log = logging.getLogger(__name__)
 
 admin = Depends(require("admin"))
-router = APIRouter(prefix="/api/v2", tags=["analytics"], dependencies=[admin])
+router = APIRouter(
+    prefix="/api/v2",
+    tags=["analytics"],
+    dependencies=[admin],
+    responses={
+        status: {"model": ErrorEnvelope}
+        for status in (401, 403, 404, 422, 429, 502, 503)
+    },
+)
 
 Conn = Annotated[psycopg.Connection, Depends(get_conn)]
-RunStatus = Literal["running", "consolidating", "completed", "partial", "failed",
-                    "skipped", "cancelled"]
+RuntimeDep = Annotated[object, Depends(get_runtime_dep)]
+RunStatus = Literal[
+    "running", "consolidating", "completed", "partial", "failed", "skipped", "cancelled"
+]
 HoldStatus = Literal["pending", "active", "denied", "cancelled", "failed"]
 OrderStatus = Literal["pending", "completed", "failed"]
 
@@ -36,15 +47,18 @@ def _watermark_dict(runtime) -> dict | None:
         mark = runtime.watermarks.read(feed)
     except Exception as exc:  # Blob Storage errors vary by SDK version
         log.exception("watermark read failed, feed=%s", feed)
-        raise ApiError(503, f"reading the watermark of feed {feed!r} failed: {exc}; "
-                            "check the watermark store settings") from exc
+        raise ApiError(
+            503,
+            f"reading the watermark of feed {feed!r} failed: {exc}; "
+            "check the watermark store settings",
+        ) from exc
     if mark is None:
         return None
     return {"feed": feed, "updated_to": mark.updated_to, "run_id": mark.run_id}
 
 
 @router.get("/analytics/summary", summary="Inventory, raw rows, last runs, watermark")
-def get_summary(conn: Conn, runtime=Depends(get_runtime_dep)) -> dict:
+def get_summary(conn: Conn, runtime: RuntimeDep) -> dict:
     settings = runtime.settings
     return {
         "feed": settings.feed,
@@ -63,8 +77,9 @@ def get_runs(
     since: Annotated[datetime | None, Query(description="ISO 8601 start time")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> dict:
-    rows = analytics.list_runs(conn, status=status, run_type=run_type, since=since,
-                               limit=limit)
+    rows = analytics.list_runs(
+        conn, status=status, run_type=run_type, since=since, limit=limit
+    )
     return {"items": rows, "count": len(rows)}
 
 
@@ -72,16 +87,18 @@ def get_runs(
 def get_run(run_id: str, conn: Conn) -> dict:
     detail = analytics.get_run_detail(conn, run_id)
     if detail is None:
-        raise ApiError(404, f"run {run_id!r} not found; list runs at "
-                            "/api/v2/analytics/runs")
+        raise ApiError(
+            404, f"run {run_id!r} not found; list runs at /api/v2/analytics/runs"
+        )
     return detail
 
 
 @router.get("/analytics/consolidation", summary="Raw rows by status and stuck claims")
-def get_consolidation(conn: Conn, runtime=Depends(get_runtime_dep)) -> dict:
+def get_consolidation(conn: Conn, runtime: RuntimeDep) -> dict:
     settings = runtime.settings
-    return analytics.consolidation_status(conn, settings.raw_table,
-                                          settings.stuck_claim_minutes)
+    return analytics.consolidation_status(
+        conn, settings.raw_table, settings.stuck_claim_minutes
+    )
 
 
 @router.get("/analytics/failed-partitions", summary="Failed partitions, newest first")
@@ -126,14 +143,16 @@ def get_error_logs(
 
 
 @router.get("/analytics/watermark", summary="The feed's watermark")
-def get_watermark(runtime=Depends(get_runtime_dep)) -> dict:
+def get_watermark(runtime: RuntimeDep) -> dict:
     return {"feed": runtime.settings.feed, "watermark": _watermark_dict(runtime)}
 
 
-@router.get("/analytics/suppliers", summary="Stones, value and failure rates by supplier")
+@router.get(
+    "/analytics/suppliers", summary="Stones, value and failure rates by supplier"
+)
 def get_suppliers(
     conn: Conn,
-    runtime=Depends(get_runtime_dep),
+    runtime: RuntimeDep,
     limit: Annotated[int, Query(ge=1, le=1000)] = 200,
 ) -> dict:
     rows = analytics.supplier_stats(conn, runtime.settings.feed, limit)
@@ -143,7 +162,7 @@ def get_suppliers(
 @router.get("/analytics/history", summary="Stones and value over time")
 def get_history(
     conn: Conn,
-    runtime=Depends(get_runtime_dep),
+    runtime: RuntimeDep,
     interval: Literal["run", "day"] = "run",
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> dict:
@@ -156,11 +175,14 @@ def get_history(
 
 
 @router.get("/heatmap", summary="The last stored density scan")
-def get_heatmap(conn: Conn, runtime=Depends(get_runtime_dep)) -> dict:
+def get_heatmap(conn: Conn, runtime: RuntimeDep) -> dict:
     scan = analytics.last_heatmap_scan(conn, runtime.settings.feed)
     if scan is None:
-        raise ApiError(404, "no density scan stored yet; start a run or POST "
-                            "/api/v2/heatmap/preview with store=true")
+        raise ApiError(
+            404,
+            "no density scan stored yet; start a run or POST "
+            "/api/v2/heatmap/preview with store=true",
+        )
     return scan
 
 
@@ -171,7 +193,7 @@ class HeatmapPreviewRequest(BaseModel):
 
 @router.post("/heatmap/preview", summary="Run a density scan now")
 def preview_heatmap(
-    body: HeatmapPreviewRequest, conn: Conn, runtime=Depends(get_runtime_dep)
+    body: HeatmapPreviewRequest, conn: Conn, runtime: RuntimeDep
 ) -> dict:
     settings = runtime.settings
     updated_to = datetime.now(UTC).replace(microsecond=0)
@@ -180,10 +202,18 @@ def preview_heatmap(
     buckets = [b.__dict__ for b in plan.buckets]
     partitions = [p.__dict__ for p in plan.partitions]
     result = {
-        "id": None, "run_id": None, "feed": settings.feed, "run_type": body.run_type,
-        "updated_from": updated_from, "updated_to": updated_to, "total": plan.total,
-        "buckets": buckets, "partitions": partitions,
-        "count_queries": plan.count_queries, "created_at": updated_to, "stored": False,
+        "id": None,
+        "run_id": None,
+        "feed": settings.feed,
+        "run_type": body.run_type,
+        "updated_from": updated_from,
+        "updated_to": updated_to,
+        "total": plan.total,
+        "buckets": buckets,
+        "partitions": partitions,
+        "count_queries": plan.count_queries,
+        "created_at": updated_to,
+        "stored": False,
     }
     if body.store:
         row = conn.execute(
@@ -193,9 +223,15 @@ def preview_heatmap(
         ).fetchone()
         conn.commit()
         result.update(id=row[0], created_at=row[1], stored=True)
-    log.info("density scan previewed, feed=%s total=%s partitions=%s count_queries=%s"
-             " stored=%s", settings.feed, plan.total, len(plan.partitions),
-             plan.count_queries, body.store)
+    log.info(
+        "density scan previewed, feed=%s total=%s partitions=%s count_queries=%s"
+        " stored=%s",
+        settings.feed,
+        plan.total,
+        len(plan.partitions),
+        plan.count_queries,
+        body.store,
+    )
     return result
 
 
@@ -204,13 +240,19 @@ def _scan_start(runtime, run_type: str) -> datetime:
         return FULL_RUN_FROM
     mark = runtime.watermarks.read(runtime.settings.feed)
     if mark is None:
-        raise ApiError(409, "no watermark yet, so an incremental scan has no start; "
-                            "preview a full scan instead")
-    return mark.updated_to - timedelta(minutes=runtime.settings.incremental_overlap_minutes)
+        raise ApiError(
+            409,
+            "no watermark yet, so an incremental scan has no start; "
+            "preview a full scan instead",
+        )
+    return mark.updated_to - timedelta(
+        minutes=runtime.settings.incremental_overlap_minutes
+    )
 
 
-def _scan_density(runtime, run_type: str, updated_from: datetime,
-                  updated_to: datetime) -> PartitionPlan:
+def _scan_density(
+    runtime, run_type: str, updated_from: datetime, updated_to: datetime
+) -> PartitionPlan:
     settings = runtime.settings
     context = RequestContext("diamonds_by_query_count", None, None, None)
 
@@ -218,12 +260,21 @@ def _scan_density(runtime, run_type: str, updated_from: datetime,
         query = DiamondQuery.for_partition(low, high, updated_from, updated_to)
         return runtime.nivoda.count(query, context=context)
 
-    max_partitions = (settings.max_partitions_full if run_type == "full"
-                      else settings.max_partitions_incremental)
+    max_partitions = (
+        settings.max_partitions_full
+        if run_type == "full"
+        else settings.max_partitions_incremental
+    )
     try:
         total = count(0, None)
-        return plan_partitions(count, total, target_stones=settings.partition_target_stones,
-                               max_partitions=max_partitions)
+        return plan_partitions(
+            count,
+            total,
+            target_stones=settings.partition_target_stones,
+            max_partitions=max_partitions,
+        )
     except NivodaError as exc:
         log.warning("density scan failed, feed=%s error=%s", settings.feed, exc)
-        raise ApiError(502, f"the supplier count query failed: {exc}; retry later") from exc
+        raise ApiError(
+            502, f"the supplier count query failed: {exc}; retry later"
+        ) from exc

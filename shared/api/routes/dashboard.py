@@ -1,6 +1,6 @@
 """The admin dashboard: static HTML, CSS and JavaScript served by the API itself.
 
-The pages hold no secrets. They call the admin API with the API key that the
+The pages contain no secrets. They call the admin API with the API key that the
 operator types in, so these routes need no authentication.
 """
 
@@ -33,8 +33,9 @@ router = APIRouter(tags=["dashboard"], include_in_schema=False)
 
 @router.get("/dashboard")
 def dashboard_page() -> FileResponse:
-    return FileResponse(DASHBOARD_DIR / "index.html", media_type="text/html",
-                        headers=_HEADERS)
+    return FileResponse(
+        DASHBOARD_DIR / "index.html", media_type="text/html", headers=_HEADERS
+    )
 
 
 @router.get("/dashboard/")

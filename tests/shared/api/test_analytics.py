@@ -34,8 +34,13 @@ def _free_port() -> int:
 def api_url(runtime):
     """The API of `runtime` served by uvicorn on loopback from a thread."""
     port = _free_port()
-    config = uvicorn.Config(create_app(runtime), host="127.0.0.1", port=port,
-                            log_level="warning", lifespan="off")
+    config = uvicorn.Config(
+        create_app(runtime),
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
+        lifespan="off",
+    )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
@@ -57,8 +62,9 @@ def make_client(runtime, api_url):
         headers = {}
         if permissions is not None:
             with runtime.pool.connection() as conn:
-                _, headers["X-API-Key"] = create_api_key(conn, "analytics-test",
-                                                         permissions)
+                _, headers["X-API-Key"] = create_api_key(
+                    conn, "analytics-test", permissions
+                )
         client = httpx.Client(base_url=api_url, headers=headers, timeout=60)
         clients.append(client)
         return client
@@ -85,15 +91,25 @@ def test_summary_matches_database(synced, admin):
     body = admin.get("/api/v2/analytics/summary").json()
 
     active = _scalar(runtime, "select count(*) from diamonds where status = 'active'")
-    value = _scalar(runtime, "select sum(priced_price_cents)::bigint from diamonds"
-                             " where status = 'active'")
-    available = _scalar(runtime, "select count(*) from diamonds where status = 'active'"
-                                 " and availability = 'available'")
+    value = _scalar(
+        runtime,
+        "select sum(priced_price_cents)::bigint from diamonds where status = 'active'",
+    )
+    available = _scalar(
+        runtime,
+        "select count(*) from diamonds where status = 'active'"
+        " and availability = 'available'",
+    )
     assert body["active_count"] == active
     assert body["total_value_cents"] == value
     assert isinstance(body["total_value_cents"], int)
     assert body["by_availability"]["available"]["stones"] == available
-    assert set(body["by_availability"]) == {"available", "on_hold", "sold", "unavailable"}
+    assert set(body["by_availability"]) == {
+        "available",
+        "on_hold",
+        "sold",
+        "unavailable",
+    }
     assert body["raw_by_status"]["done"] == 2000
     assert body["raw_by_status"]["pending"] == 0
     assert body["last_runs"][0]["run_id"] == summary["run_id"]
@@ -120,10 +136,13 @@ def test_runs_filter_by_status_type_since(synced, admin):
     future = (datetime.now(UTC) + timedelta(days=1)).isoformat()
 
     everything = admin.get("/api/v2/analytics/runs").json()
-    completed = admin.get("/api/v2/analytics/runs", params={"status": "completed"}).json()
+    completed = admin.get(
+        "/api/v2/analytics/runs", params={"status": "completed"}
+    ).json()
     failed = admin.get("/api/v2/analytics/runs", params={"status": "failed"}).json()
-    incremental = admin.get("/api/v2/analytics/runs",
-                            params={"run_type": "incremental"}).json()
+    incremental = admin.get(
+        "/api/v2/analytics/runs", params={"run_type": "incremental"}
+    ).json()
     later = admin.get("/api/v2/analytics/runs", params={"since": future}).json()
     invalid = admin.get("/api/v2/analytics/runs", params={"status": "finished"})
 
@@ -150,8 +169,14 @@ def test_run_detail_lists_partitions(synced, admin):
     assert body["progress"]["done"] == summary["partitions"]
     assert body["progress"]["stones_fetched"] == 2000
     assert body["progress"]["pages_fetched"] == summary["pages"]
-    assert {"status", "pages_fetched", "stones_fetched", "pass", "drifted",
-            "last_error"} <= set(partitions[0])
+    assert {
+        "status",
+        "pages_fetched",
+        "stones_fetched",
+        "pass",
+        "drifted",
+        "last_error",
+    } <= set(partitions[0])
     assert missing.status_code == 404
     assert "no-such-run" in missing.json()["error"]["message"]
 
@@ -160,18 +185,27 @@ def test_failed_partitions_and_error_logs(synced, admin):
     host, summary = synced
     run_id = summary["run_id"]
     with host.runtime.pool.connection() as conn:
-        conn.execute("update partition_progress set status = 'failed',"
-                     " last_error = 'supplier timed out' where run_id = %s"
-                     " and partition_id = 0", (run_id,))
-        conn.execute("insert into error_logs (source, run_id, partition_id, message)"
-                     " values ('worker', %s, 0, 'page 100%% failed: timed out'),"
-                     " ('worker', %s, 1, 'page 100 failed')", (run_id, run_id))
+        conn.execute(
+            "update partition_progress set status = 'failed',"
+            " last_error = 'supplier timed out' where run_id = %s"
+            " and partition_id = 0",
+            (run_id,),
+        )
+        conn.execute(
+            "insert into error_logs (source, run_id, partition_id, message)"
+            " values ('worker', %s, 0, 'page 100%% failed: timed out'),"
+            " ('worker', %s, 1, 'page 100 failed')",
+            (run_id, run_id),
+        )
 
     failed = admin.get("/api/v2/analytics/failed-partitions").json()
-    by_run = admin.get("/api/v2/analytics/failed-partitions",
-                       params={"run_id": "other"}).json()
+    by_run = admin.get(
+        "/api/v2/analytics/failed-partitions", params={"run_id": "other"}
+    ).json()
     logs = admin.get("/api/v2/analytics/error-logs", params={"search": "100%"}).json()
-    all_logs = admin.get("/api/v2/analytics/error-logs", params={"run_id": run_id}).json()
+    all_logs = admin.get(
+        "/api/v2/analytics/error-logs", params={"run_id": run_id}
+    ).json()
 
     assert failed["count"] == 1
     assert failed["items"][0]["last_error"] == "supplier timed out"
@@ -184,14 +218,18 @@ def test_failed_partitions_and_error_logs(synced, admin):
 def test_consolidation_shows_stuck_claims(synced, admin):
     host, _ = synced
     with host.runtime.pool.connection() as conn:
-        conn.execute("update raw_diamonds_nivoda set status = 'processing',"
-                     " claimed_by = 'replica-a', claimed_at = now() - interval '2 hours'"
-                     " where id in (select id from raw_diamonds_nivoda order by id"
-                     " limit 3)")
-        conn.execute("update raw_diamonds_nivoda set status = 'processing',"
-                     " claimed_by = 'replica-b', claimed_at = now()"
-                     " where id in (select id from raw_diamonds_nivoda"
-                     " where status = 'done' order by id limit 2)")
+        conn.execute(
+            "update raw_diamonds_nivoda set status = 'processing',"
+            " claimed_by = 'replica-a', claimed_at = now() - interval '2 hours'"
+            " where id in (select id from raw_diamonds_nivoda order by id"
+            " limit 3)"
+        )
+        conn.execute(
+            "update raw_diamonds_nivoda set status = 'processing',"
+            " claimed_by = 'replica-b', claimed_at = now()"
+            " where id in (select id from raw_diamonds_nivoda"
+            " where status = 'done' order by id limit 2)"
+        )
 
     body = admin.get("/api/v2/analytics/consolidation").json()
 
@@ -207,16 +245,24 @@ def test_holds_and_orders_listed(synced, admin):
     host, _ = synced
     with host.runtime.pool.connection() as conn:
         diamond_id, stone_id = conn.execute(
-            "select id, supplier_stone_id from diamonds order by id limit 1").fetchone()
-        conn.execute("insert into hold_history (diamond_id, feed, supplier_stone_id,"
-                     " status, client_name) values (%s, 'nivoda', %s, 'denied', 'shop')",
-                     (diamond_id, stone_id))
-        conn.execute("insert into purchase_history (idempotency_key, request_hash,"
-                     " diamond_id, status, response_body) values"
-                     " ('k1', 'h', %s, 'failed', 'secret body')", (diamond_id,))
+            "select id, supplier_stone_id from diamonds order by id limit 1"
+        ).fetchone()
+        conn.execute(
+            "insert into hold_history (diamond_id, feed, supplier_stone_id,"
+            " status, client_name) values (%s, 'nivoda', %s, 'denied', 'shop')",
+            (diamond_id, stone_id),
+        )
+        conn.execute(
+            "insert into purchase_history (idempotency_key, request_hash,"
+            " diamond_id, status, response_body) values"
+            " ('k1', 'h', %s, 'failed', 'secret body')",
+            (diamond_id,),
+        )
 
     holds = admin.get("/api/v2/analytics/holds").json()
-    active_holds = admin.get("/api/v2/analytics/holds", params={"status": "active"}).json()
+    active_holds = admin.get(
+        "/api/v2/analytics/holds", params={"status": "active"}
+    ).json()
     orders = admin.get("/api/v2/analytics/orders").json()
     suppliers = admin.get("/api/v2/analytics/suppliers").json()["items"]
 
@@ -231,7 +277,6 @@ def test_holds_and_orders_listed(synced, admin):
 
 
 def test_suppliers_add_up_to_inventory(synced, admin):
-    host, _ = synced
     body = admin.get("/api/v2/analytics/suppliers").json()
     summary = admin.get("/api/v2/analytics/summary").json()
 
@@ -278,12 +323,15 @@ def test_heatmap_preview_stores_on_request(admin):
     missing = admin.get("/api/v2/heatmap")
     stored = admin.post("/api/v2/heatmap/preview", json={"store": True}).json()
     last = admin.get("/api/v2/heatmap").json()
-    incremental = admin.post("/api/v2/heatmap/preview", json={"run_type": "incremental"})
+    incremental = admin.post(
+        "/api/v2/heatmap/preview", json={"run_type": "incremental"}
+    )
 
     assert preview["total"] == 2000
     assert preview["stored"] is False
     assert sum(p["expected_count"] for p in preview["partitions"]) == 2000
-    assert preview["count_queries"] >= len(preview["buckets"]) - 1
+    assert preview["count_queries"] > 0
+    assert preview["partitions"] == stored["partitions"]
     assert missing.status_code == 404
     assert stored["stored"] is True
     assert last["id"] == stored["id"]
