@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import time
 import uuid
 from dataclasses import dataclass
@@ -139,6 +140,7 @@ def _map_rows(claimed: list[tuple], feed: str):
     for row_id, stone_id, payload_text in claimed:
         try:
             record = map_offer(_parse_payload(payload_text), feed)
+            _check_column_ranges(record)
         except MappingError as exc:
             failures.append((row_id, stone_id, str(exc)))
             continue
@@ -146,12 +148,44 @@ def _map_rows(claimed: list[tuple], feed: str):
     return mapped, failures
 
 
+_MAX_BIGINT = 2**63 - 1
+_MAX_INTEGER = 2**31 - 1
+
+
+def _check_column_ranges(record) -> None:
+    """Raise MappingError for an integer that its column cannot store.
+
+    One such value would otherwise fail the COPY of the whole batch, on
+    every retry.
+    """
+    if record.feed_price_cents > _MAX_BIGINT:
+        raise MappingError(
+            f"price is {record.feed_price_cents} cents, expected at most {_MAX_BIGINT}"
+        )
+    for days, field in (
+        (record.delivery_days_min, "min_business_days"),
+        (record.delivery_days_max, "max_business_days"),
+    ):
+        if days is not None and days > _MAX_INTEGER:
+            raise MappingError(
+                f"diamond.delivery_time.{field} is {days}, expected at most "
+                f"{_MAX_INTEGER}"
+            )
+
+
+# Nineteen digits in a row may be an integer beyond 64 bits.
+_LONG_DIGITS = re.compile(r"[0-9]{19}")
+
+
 def _parse_payload(payload_text: str):
+    """Parse a payload as json.loads does, with orjson where that gives the same."""
+    # orjson reads an integer beyond 64 bits as a float, where json.loads
+    # returns an int, and map_offer checks types.
+    if _LONG_DIGITS.search(payload_text):
+        return json.loads(payload_text)
     try:
         return orjson.loads(payload_text)
     except orjson.JSONDecodeError:
-        # jsonb accepts integers beyond 64 bits, which orjson rejects;
-        # json.loads reads them, and map_offer then judges the values.
         return json.loads(payload_text)
 
 

@@ -246,3 +246,25 @@ def test_consolidation_waits_for_rule_change(pool, items):
     with pool.connection() as conn:
         markups = conn.execute("select distinct markup_ratio from diamonds").fetchall()
     assert markups == [(Decimal("2.0000"),)]
+
+
+def test_values_beyond_column_types_fail_alone(pool, items):
+    huge_price = copy.deepcopy(items[1])
+    huge_price["price"] = 10**20
+    far_delivery = copy.deepcopy(items[2])
+    far_delivery["diamond"]["delivery_time"] = {"min_business_days": 1,
+                                                "max_business_days": 2**31}
+    with pool.connection() as conn:
+        store_raw(conn, [items[0], huge_price, far_delivery, items[3]])
+    result = consolidate(pool)
+    assert result.upserted == 2
+    assert result.failed == 2
+    with pool.connection() as conn:
+        reasons = dict(conn.execute(
+            f"select supplier_stone_id, failure_reason from {RAW_TABLE}"
+            " where status = 'failed'"
+        ).fetchall())
+    assert reasons[huge_price["diamond"]["id"]] == (
+        f"price is {10**20} cents, expected at most {2**63 - 1}"
+    )
+    assert "max_business_days is 2147483648" in reasons[far_delivery["diamond"]["id"]]
