@@ -40,27 +40,19 @@ SECURITY = [{"ApiKey": []}, {"HmacClientId": [], "HmacTimestamp": [], "HmacSigna
 
 
 def _routers() -> list:
-    """The routers of the app, in include order; add new ones here."""
-    routers = [
+    """Return the routers of the app in include order; add new ones here."""
+    return [
         health.router,
         diamonds.router,
         holds.router,
         purchases.router,
         triggers.router,
+        pricing.router,
         keys.router,
         nivoda.router,
         analytics.router,
         dashboard.router,
     ]
-    try:
-        from shared.api.routes import pricing
-    except ModuleNotFoundError as exc:
-        if exc.name != "shared.pricing":
-            raise
-        log.error("pricing routes disabled: module shared.pricing is missing")
-    else:
-        routers.append(pricing.router)
-    return routers
 
 
 def create_app(runtime=None, *, durable_client=None) -> FastAPI:
