@@ -1,10 +1,10 @@
 """Purchases with an idempotency key.
 
 The key row is inserted (status pending) and committed before the supplier
-is called, because Nivoda has no idempotency key for orders: whichever
-request inserts the row orders, and every other request with the same key
-either replays the stored response byte for byte or, while the first is
-still running, gets 409. Rows are never deleted here, so a key is kept at
+is called, because Nivoda has no idempotency key for orders. Only the
+request that inserts the row places the order. Every other request with the
+same key replays the stored response byte for byte, or gets 409 while the
+first is still running. Rows are never deleted here, so a key is kept at
 least the 24 hours that clients may rely on.
 """
 
@@ -111,8 +111,8 @@ def _replay(conn: psycopg.Connection, scoped_key: str, digest: str) -> StoredRes
         )
     if stored["status"] == "pending":
         # NOTE: a process that dies between claiming the key and storing the
-        # response leaves the key pending; it stays 409 until an operator
-        # checks the supplier's orders and settles the row.
+        # response leaves the key pending. The key then stays 409 until an
+        # operator checks the supplier's orders and settles the row.
         raise PurchaseError(
             409, "a purchase with this Idempotency-Key is in progress; retry shortly"
         )

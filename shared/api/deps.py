@@ -107,7 +107,7 @@ def _identify(conn, settings, method, path_and_query, key, signed, body) -> Prin
 
 
 def require(permission: str):
-    """A dependency that admits callers holding `permission`."""
+    """Return a dependency that admits callers holding `permission`."""
 
     def check(principal: Principal = Depends(get_principal)) -> Principal:
         if not principal.allows(permission):

@@ -119,7 +119,8 @@ def authenticate_hmac(
 
 def _prune_signatures(conn: psycopg.Connection, tolerance_seconds: int) -> None:
     # A signature older than twice the tolerance can no longer pass the
-    # timestamp check, so it need not be kept. Prune at most once a minute.
+    # timestamp check, so it need not be kept. Each process prunes at most
+    # once a minute.
     global _last_prune
     with _prune_lock:
         if time.monotonic() - _last_prune < _PRUNE_INTERVAL_SECONDS:

@@ -25,7 +25,7 @@ ERRORS = {
     "/diamonds/{diamond_id}/hold",
     response_model=HoldResponse,
     summary="Hold a diamond at the supplier",
-    description="A denied hold is a normal answer with denied=true.",
+    description="A denied hold is a normal response with denied=true.",
     responses=ERRORS,
 )
 async def create_hold(

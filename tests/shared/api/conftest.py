@@ -7,9 +7,9 @@ import warnings
 import pytest
 from starlette.exceptions import StarletteDeprecationWarning
 
-# Starlette 1.10 asks for the httpx2 package in its test client, but gql
-# prefers httpx2 once installed and the Nivoda transport then fails, so the
-# tests keep httpx and silence that one warning.
+# Starlette 1.10 warns that its test client should use the httpx2 package.
+# Once httpx2 is installed, gql uses it and the Nivoda transport fails, so
+# the tests keep httpx and silence that one warning.
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", StarletteDeprecationWarning)
     from starlette.testclient import TestClient

@@ -12,8 +12,8 @@ from shared.local_queue import LocalQueue
 EXAMPLES_PER_OPERATION = 40
 MIN_CASES = 1000
 
-# Operations that call the supplier may answer 502 when it rejects generated
-# values (an unknown offer or hold id); everything else must stay below 500.
+# Operations that call the supplier may return 502 when it rejects generated
+# values (an unknown offer or hold id). Every other status must be below 500.
 SUPPLIER_PREFIXES = ("/api/v2/nivoda/",)
 
 
