@@ -111,7 +111,7 @@ def _count_pending(conn, raw_table: str) -> int:
 
 
 def finalize_run(runtime, run_id: str, partial: bool) -> dict:
-    """Retire unseen stones after a complete full run, then advance the watermark."""
+    """Retire unseen stones after a complete full run; advance the watermark unless partial."""
     s = runtime.settings
     with runtime.pool.connection() as conn:
         run = runs.get_run(conn, run_id)
@@ -127,7 +127,9 @@ def finalize_run(runtime, run_id: str, partial: bool) -> dict:
                         summary.drifted)
         consolidated = _count_active(conn, s.feed)
 
-    advanced = _advance(runtime, run)
+    # A partial run leaves the watermark where it is: the stones of its failed
+    # partitions would otherwise be skipped by every incremental run after it.
+    advanced = False if partial else _advance(runtime, run)
     status = "partial" if partial else "completed"
     with runtime.pool.connection() as conn:
         conn.execute(
@@ -144,7 +146,8 @@ def finalize_run(runtime, run_id: str, partial: bool) -> dict:
         runtime.alerts.send(
             "run_partial", f"Run {run_id} consolidated with failed partitions",
             f"{summary.failed} of {summary.total} partitions failed; their stones were "
-            "not refreshed. Retry them from the dashboard or the API.", run_id=run_id,
+            "not refreshed and the watermark was kept. Retry them from the dashboard "
+            "or the API.", run_id=run_id,
         )
     return {"status": status, "retired": retired, "consolidated": consolidated,
             "watermark_advanced": advanced}

@@ -19,6 +19,7 @@ from shared.nivoda.errors import (
     NivodaTimeoutError,
     PartialResponseError,
     RetriableNivodaError,
+    TokenRevokedError,
     TransientGraphQLError,
 )
 from shared.nivoda.models import Certificate, Diamond, Offer
@@ -45,6 +46,7 @@ __all__ = [
     "PartialResponseError",
     "RequestContext",
     "RetriableNivodaError",
+    "TokenRevokedError",
     "SearchPage",
     "TransientGraphQLError",
 ]

@@ -47,6 +47,7 @@ from shared.nivoda.errors import (
     NivodaError,
     PartialResponseError,
     RetriableNivodaError,
+    TokenRevokedError,
 )
 from shared.nivoda.query import DiamondOrder, DiamondQuery
 from shared.nivoda.ratelimit import TokenBucket, get_shared_bucket
@@ -389,9 +390,10 @@ class NivodaClient:
                 document, variables, context, root_field, allow_partial, token
             )
         except TokenRejectedError as error:
-            raise NivodaAuthenticationError(
-                "Nivoda rejected a token obtained by a fresh login; check that "
-                f"the account may use the API: {error.message}",
+            raise TokenRevokedError(
+                "Nivoda rejected a token obtained by a fresh login; another login"
+                " may have replaced it, or the account may not use the API:"
+                f" {error.message}",
                 status=error.status,
                 graphql_errors=error.graphql_errors,
                 **context.error_fields(),

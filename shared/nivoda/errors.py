@@ -121,6 +121,16 @@ class TransientGraphQLError(RetriableNivodaError):
     """GraphQL errors with a code that marks a passing server condition."""
 
 
+class TokenRevokedError(RetriableNivodaError):
+    """The server rejected a token obtained just before.
+
+    Another login of the same account can replace the token between the login
+    and the request, so a later delivery of the same request may pass. A
+    rejection that persists ends in the queue's dead-letter queue with this
+    reason.
+    """
+
+
 class PartialResponseError(RetriableNivodaError):
     """GraphQL errors arrived together with data, and the caller wanted all data."""
 

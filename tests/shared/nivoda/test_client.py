@@ -25,6 +25,8 @@ from shared.nivoda import (
     NivodaTimeoutError,
     PartialResponseError,
     RequestContext,
+    RetriableNivodaError,
+    TokenRevokedError,
     TransientGraphQLError,
 )
 from shared.nivoda._tokens import TokenStore
@@ -109,16 +111,20 @@ def test_token_renewed_before_expiry(fake_nivoda, make_client):
     assert fake_nivoda.operations() == ["Login", "Count", "Count", "Login", "Count"]
 
 
-def test_token_rejected_after_relogin_is_fatal(fake_nivoda, make_client, sleeps):
+def test_token_rejected_after_relogin_is_retried(fake_nivoda, make_client, sleeps):
     fake_nivoda.reject_all_tokens = True
-    client = make_client()
+    client = make_client(max_retries=1)
 
-    with pytest.raises(NivodaAuthenticationError) as caught:
+    with pytest.raises(TokenRevokedError) as caught:
         client.count(QUERY, context=CONTEXT)
 
     assert "fresh login" in str(caught.value)
-    assert fake_nivoda.operations() == ["Login", "Count", "Login", "Count"]
-    assert sleeps.delays == []
+    assert isinstance(caught.value, RetriableNivodaError)
+    # The retry first tries the token of the second login, then logs in again.
+    assert fake_nivoda.operations() == [
+        "Login", "Count", "Login", "Count", "Count", "Login", "Count"
+    ]
+    assert len(sleeps.delays) == 1
 
 
 def test_wrong_password_fails_without_retry(fake_nivoda, make_client, sleeps):
