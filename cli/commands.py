@@ -50,6 +50,13 @@ def migrate(args) -> int:
 
 def api_keys(args) -> int:
     runtime = _local_runtime()
+    try:
+        return _manage_keys(runtime, args)
+    finally:
+        runtime.close()
+
+
+def _manage_keys(runtime, args) -> int:
     with runtime.pool.connection() as conn:
         if args.key_command == "create":
             return _create_key(conn, args)
@@ -89,6 +96,7 @@ def sync(args) -> int:
         summary = run_sync(host, args.run_type)
     finally:
         host.stop()
+        runtime.close()
     print_json(summary)
     return 0 if summary["status"] in ("completed", "partial") else 1
 
@@ -131,7 +139,10 @@ def runs(args) -> int:
 
     runtime = _local_runtime()
     if args.action == "cancel":
-        _call_run_control(run_control.cancel, runtime, args.run_id)
+        try:
+            _call_run_control(run_control.cancel, runtime, args.run_id)
+        finally:
+            runtime.close()
         print(f"run {args.run_id} cancelled")
         return 0
     host = LocalHost(runtime, worker_threads=args.workers).start()
@@ -144,6 +155,7 @@ def runs(args) -> int:
         instance = host.wait_for(instance_id)
     finally:
         host.stop()
+        runtime.close()
     print_json({"run_id": args.run_id, "action": args.action,
                 "gate": instance.output if instance.status == "Completed" else instance.error})
     return 0 if instance.status == "Completed" else 1
@@ -167,6 +179,7 @@ def serve(args) -> int:
         serve_api(host, args.host, args.port)
     finally:
         host.stop()
+        runtime.close()
     return 0
 
 

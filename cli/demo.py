@@ -45,6 +45,7 @@ def run_demo(args) -> int:
         serve_api(host, args.host, args.port)
     finally:
         host.stop()
+        runtime.close()
         simulator.stop()
     return 0
 

@@ -1,0 +1,66 @@
+"""`diamond-opus runs`: retry, resume, consolidate and cancel from the command line."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from cli.commands import run_sync
+from cli.main import main
+
+
+@pytest.fixture
+def cli_env(monkeypatch, runtime, tmp_path):
+    settings = runtime.settings
+    for name, value in {
+        "DATABASE_URL": settings.database_url, "NIVODA_ENDPOINT": settings.nivoda_endpoint,
+        "WATERMARK_DIR": settings.watermark_dir, "GATE_POLL_SECONDS": "0.1",
+        "GATE_PARTIAL_DELAY_SECONDS": "0", "NIVODA_REQUESTS_PER_SECOND": "2000",
+    }.items():
+        monkeypatch.setenv(name, value)
+
+
+def _fail_one_partition(runtime, run_id: str) -> None:
+    with runtime.pool.connection() as conn:
+        conn.execute("update partition_progress set status = 'failed',"
+                     " last_error = 'supplier timed out' where run_id = %s"
+                     " and partition_id = 0", (run_id,))
+        conn.execute("update run_metadata set status = 'failed' where run_id = %s",
+                     (run_id,))
+
+
+def _run_status(runtime, run_id: str) -> str:
+    with runtime.pool.connection() as conn:
+        return conn.execute("select status from run_metadata where run_id = %s",
+                            (run_id,)).fetchone()[0]
+
+
+def test_runs_retry_refetches_failed_partition(local_host, cli_env, capsys):
+    summary = run_sync(local_host, "full")
+    _fail_one_partition(local_host.runtime, summary["run_id"])
+    local_host.stop()
+
+    code = main(["runs", "retry", summary["run_id"]])
+
+    output = json.loads(capsys.readouterr().out)
+    assert code == 0
+    assert output["gate"]["status"] == "completed"
+    assert _run_status(local_host.runtime, summary["run_id"]) == "completed"
+
+
+def test_runs_retry_without_failures_is_an_error(local_host, cli_env, capsys):
+    summary = run_sync(local_host, "full")
+    local_host.stop()
+
+    code = main(["runs", "retry", summary["run_id"]])
+
+    assert code == 2
+    assert "no failed partitions" in capsys.readouterr().err
+
+
+def test_runs_cancel_unknown_run(cli_env, capsys):
+    code = main(["runs", "cancel", "no-such-run"])
+
+    assert code == 2
+    assert "not found" in capsys.readouterr().err
