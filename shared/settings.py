@@ -7,6 +7,8 @@ setting is an environment variable of the worker process.
 from __future__ import annotations
 
 import functools
+import os
+from collections.abc import Mapping
 from decimal import Decimal
 
 from pydantic import Field, ValidationError, field_validator
@@ -104,6 +106,35 @@ def load_settings(**overrides: object) -> Settings:
             name = ".".join(str(part) for part in error["loc"]).upper()
             problems.append(f"{name}: {error['msg']}")
         raise SettingsError("invalid settings: " + "; ".join(problems)) from None
+
+
+_HOST_REQUIRED = (
+    ("DATABASE_URL",),
+    ("NIVODA_ENDPOINT",),
+    ("NIVODA_USERNAME",),
+    ("NIVODA_PASSWORD",),
+    ("SERVICEBUS_NAMESPACE", "SERVICEBUS_CONNECTION_STRING"),
+    ("WATERMARK_ACCOUNT_URL", "WATERMARK_CONNECTION_STRING"),
+)
+
+
+def check_host_settings(environ: Mapping[str, str] = os.environ) -> None:
+    """Under the Functions host, raise one SettingsError naming every gap.
+
+    Locally the defaults point at the simulator and the embedded services; in
+    Azure each of these must be set, and an app that starts without them would
+    only fail later, on its first message.
+    """
+    if not environ.get("FUNCTIONS_WORKER_RUNTIME"):
+        return
+    load_settings()
+    missing = [
+        " or ".join(names)
+        for names in _HOST_REQUIRED
+        if not any(environ.get(name) for name in names)
+    ]
+    if missing:
+        raise SettingsError("missing settings: " + "; ".join(missing))
 
 
 @functools.cache

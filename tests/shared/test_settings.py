@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from shared.settings import Settings, SettingsError, load_settings
+from shared.settings import Settings, SettingsError, check_host_settings, load_settings
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "local.settings.json.example"
 
@@ -44,3 +44,29 @@ def test_feed_name_rejects_sql_identifiers(monkeypatch):
     monkeypatch.setenv("FEED", "nivoda; drop table diamonds")
     with pytest.raises(SettingsError, match="FEED"):
         load_settings()
+
+
+def test_host_check_names_each_missing_setting():
+    with pytest.raises(SettingsError) as raised:
+        check_host_settings({"FUNCTIONS_WORKER_RUNTIME": "python",
+                             "NIVODA_ENDPOINT": "https://nivoda.example/api"})
+    message = str(raised.value)
+    assert message.count("\n") == 0
+    assert "DATABASE_URL" in message
+    assert "SERVICEBUS_NAMESPACE or SERVICEBUS_CONNECTION_STRING" in message
+    assert "WATERMARK_ACCOUNT_URL or WATERMARK_CONNECTION_STRING" in message
+    assert "NIVODA_ENDPOINT" not in message
+
+
+def test_host_check_passes_with_azure_settings():
+    environ = {
+        "FUNCTIONS_WORKER_RUNTIME": "python", "DATABASE_URL": "postgresql://db/x",
+        "NIVODA_ENDPOINT": "https://nivoda.example/api", "NIVODA_USERNAME": "u",
+        "NIVODA_PASSWORD": "p", "SERVICEBUS_NAMESPACE": "ns.servicebus.windows.net",
+        "WATERMARK_ACCOUNT_URL": "https://acct.blob.core.windows.net",
+    }
+    assert check_host_settings(environ) is None
+
+
+def test_host_check_skipped_outside_host():
+    assert check_host_settings({}) is None
