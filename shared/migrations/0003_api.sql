@@ -22,7 +22,10 @@ create table api_rate_windows (
 -- one sort column with id as the tie-breaker, which keyset pages rely on.
 create index diamonds_api_price on diamonds (priced_price_cents, id)
     where status = 'active';
-create index diamonds_api_shape_price on diamonds (shape, priced_price_cents, id)
+-- The common storefront search: one shape, a price range, a carat range,
+-- sorted by price. Carats as the last key lets the scan skip stones outside
+-- the carat range without reading the table.
+create index diamonds_api_shape_price on diamonds (shape, priced_price_cents, id, carats)
     where status = 'active';
 create index diamonds_api_carats on diamonds (carats, id) where status = 'active';
 create index diamonds_api_price_per_carat on diamonds (price_per_carat_cents, id)

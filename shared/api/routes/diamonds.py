@@ -61,10 +61,31 @@ def _values(values: list[str] | None) -> list[str] | None:
     return items or None
 
 
-@router.get("", response_model=DiamondPage, summary="Search diamonds", responses=ERRORS)
-def search_diamonds(
-    conn: Annotated[psycopg.Connection, Depends(get_conn)],
-    _: Annotated[object, Depends(require("read"))],
+class SearchFilter:
+    """The WHERE clause of a search: SQL conditions joined by "and", and their values."""
+
+    def __init__(self) -> None:
+        self.conditions: list[sql.Composable] = [sql.SQL("status = 'active'")]
+        self.params: list = []
+
+    def add(self, condition: str, value) -> None:
+        if value is not None:
+            self.conditions.append(sql.SQL(condition))
+            self.params.append(value)
+
+    def add_values(self, column: str, values: list[str] | None) -> None:
+        # PostgreSQL 15 reads "= any(array)" on an index's leading column
+        # unordered, so one value is sent as "=" to keep the ordered index scan.
+        if values and len(values) == 1:
+            self.add(f"{column} = %s", values[0])
+        else:
+            self.add(f"{column} = any(%s)", values)
+
+    def where(self, extra: list[sql.Composable] = ()) -> sql.Composable:
+        return sql.SQL(" and ").join([*self.conditions, *extra])
+
+
+def search_filter(
     shape: Grades = None,
     color: Grades = None,
     clarity: Grades = None,
@@ -91,15 +112,8 @@ def search_diamonds(
     availability: Annotated[
         list[AvailabilityValue] | None, Query(description="Default: available")
     ] = None,
-    sort: SortKey = "price",
-    cursor: Annotated[
-        str | None, Query(max_length=500, description="next_cursor of the previous page")
-    ] = None,
-    page: Annotated[int, Query(ge=1, le=MAX_OFFSET_PAGES)] = 1,
-    limit: Annotated[int, Query(ge=1, le=100)] = 20,
-    include_total: bool = False,
-) -> DiamondPage:
-    """Search active stones. Use `cursor` for deep pages; `page` stops at 100."""
+) -> SearchFilter:
+    """Validate the search parameters and build their WHERE clause."""
     ranges = {
         "carat": (carat_min, carat_max),
         "price": (price_min_cents, price_max_cents),
@@ -110,81 +124,89 @@ def search_diamonds(
     }
     for name, (low, high) in ranges.items():
         _check_range(name, low, high)
+
+    where = SearchFilter()
+    where.add_values("shape", _values(shape))
+    where.add_values("color", _values(color))
+    where.add_values("clarity", _values(clarity))
+    where.add_values("cut", _values(cut))
+    where.add_values("polish", _values(polish))
+    where.add_values("symmetry", _values(symmetry))
+    where.add_values("fluorescence", _values(fluorescence))
+    where.add_values("certificate_lab", _values(lab))
+    where.add("lab_grown = %s", lab_grown)
+
+    where.add("carats >= %s", carat_min)
+    where.add("carats <= %s", carat_max)
+    where.add("priced_price_cents >= %s", price_min_cents)
+    where.add("priced_price_cents <= %s", price_max_cents)
+    where.add("price_per_carat_cents >= %s", price_per_carat_min_cents)
+    where.add("price_per_carat_cents <= %s", price_per_carat_max_cents)
+    where.add("depth_percent >= %s", depth_percent_min)
+    where.add("depth_percent <= %s", depth_percent_max)
+    where.add("table_percent >= %s", table_percent_min)
+    where.add("table_percent <= %s", table_percent_max)
+    where.add("length_width_ratio >= %s", ratio_min)
+    where.add("length_width_ratio <= %s", ratio_max)
+
+    where.add("(image_url is not null) = %s", has_image)
+    where.add("(video_url is not null or v360_url is not null) = %s", has_video)
+    where.add_values("availability", list(dict.fromkeys(availability or ["available"])))
+    return where
+
+
+@router.get("", response_model=DiamondPage, summary="Search diamonds", responses=ERRORS)
+def search_diamonds(
+    conn: Annotated[psycopg.Connection, Depends(get_conn)],
+    _: Annotated[object, Depends(require("read"))],
+    where: Annotated[SearchFilter, Depends(search_filter)],
+    sort: SortKey = "price",
+    cursor: Annotated[
+        str | None, Query(max_length=500, description="next_cursor of the previous page")
+    ] = None,
+    page: Annotated[int, Query(ge=1, le=MAX_OFFSET_PAGES)] = 1,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    include_total: bool = False,
+) -> DiamondPage:
+    """Search active stones. Use `cursor` for deep pages; `page` stops at 100."""
     if cursor is not None and page != 1:
         raise ApiError(422, "send either cursor or page, not both")
-
-    conditions = [sql.SQL("status = 'active'")]
-    params: list = []
-
-    def add(condition: str, value) -> None:
-        if value is not None:
-            conditions.append(sql.SQL(condition))
-            params.append(value)
-
-    add("shape = any(%s)", _values(shape))
-    add("color = any(%s)", _values(color))
-    add("clarity = any(%s)", _values(clarity))
-    add("cut = any(%s)", _values(cut))
-    add("polish = any(%s)", _values(polish))
-    add("symmetry = any(%s)", _values(symmetry))
-    add("fluorescence = any(%s)", _values(fluorescence))
-    add("certificate_lab = any(%s)", _values(lab))
-    add("lab_grown = %s", lab_grown)
-    add("carats >= %s", carat_min)
-    add("carats <= %s", carat_max)
-    add("priced_price_cents >= %s", price_min_cents)
-    add("priced_price_cents <= %s", price_max_cents)
-    add("price_per_carat_cents >= %s", price_per_carat_min_cents)
-    add("price_per_carat_cents <= %s", price_per_carat_max_cents)
-    add("depth_percent >= %s", depth_percent_min)
-    add("depth_percent <= %s", depth_percent_max)
-    add("table_percent >= %s", table_percent_min)
-    add("table_percent <= %s", table_percent_max)
-    add("length_width_ratio >= %s", ratio_min)
-    add("length_width_ratio <= %s", ratio_max)
-    if has_image is not None:
-        conditions.append(sql.SQL("(image_url is not null) = %s"))
-        params.append(has_image)
-    if has_video is not None:
-        conditions.append(sql.SQL("(video_url is not null or v360_url is not null) = %s"))
-        params.append(has_video)
-    add("availability = any(%s)", list(dict.fromkeys(availability or ["available"])))
-
-    filter_sql = sql.SQL(" and ").join(conditions)
-    filter_params = list(params)
     column = sql.Identifier(_SORTS[sort.lstrip("-")])
     descending = sort.startswith("-")
+    direction = sql.SQL("desc" if descending else "asc")
+
+    keyset: list[sql.Composable] = []
+    keyset_params: list = []
     if cursor is not None:
         last_value, last_id = decode_cursor(cursor, sort)
         comparison = sql.SQL("<" if descending else ">")
-        conditions.append(sql.SQL("({}, id) {} (%s, %s)").format(column, comparison))
-        params.extend([last_value, last_id])
-    where = sql.SQL(" and ").join(conditions)
-    direction = sql.SQL("desc" if descending else "asc")
+        keyset.append(sql.SQL("({}, id) {} (%s, %s)").format(column, comparison))
+        keyset_params = [last_value, last_id]
     offset = 0 if cursor is not None else (page - 1) * limit
 
     with conn.cursor(row_factory=dict_row) as cur:
         rows = cur.execute(
             sql.SQL(
                 "select * from diamonds where {} order by {} {}, id {} limit %s offset %s"
-            ).format(where, column, direction, direction),
-            [*params, limit + 1, offset],
+            ).format(where.where(keyset), column, direction, direction),
+            [*where.params, *keyset_params, limit + 1, offset],
         ).fetchall()
         total = None
         if include_total:
             total = cur.execute(
-                sql.SQL("select count(*) as n from diamonds where {}").format(filter_sql),
-                filter_params,
+                sql.SQL("select count(*) as n from diamonds where {}").format(
+                    where.where()
+                ),
+                where.params,
             ).fetchone()["n"]
 
     more = len(rows) > limit
     rows = rows[:limit]
-    next_cursor = encode_cursor(sort, rows[-1]) if more and rows else None
     return DiamondPage(
         items=[to_diamond(row) for row in rows],
         limit=limit,
         page=None if cursor is not None else page,
-        next_cursor=next_cursor,
+        next_cursor=encode_cursor(sort, rows[-1]) if more and rows else None,
         total=total,
     )
 
