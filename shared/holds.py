@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 import psycopg
@@ -27,6 +27,9 @@ log = logging.getLogger(__name__)
 # Pages of the narrow look-up query read before giving up on a stone.
 LOOKUP_MAX_PAGES = 10
 _CARAT_TOLERANCE = Decimal("0.0005")
+# Longer than the supplier client's timeout with its retries, so a pending row
+# this old belongs to a request that died.
+PENDING_HOLD_TIMEOUT = timedelta(minutes=10)
 
 
 class HoldError(Exception):
@@ -167,6 +170,7 @@ def _insert_pending_hold(runtime, diamond_id: int, client_name: str) -> tuple[in
             raise HoldError(404, f"diamond {diamond_id} not found")
         if row["availability"] == "sold":
             raise HoldError(409, f"diamond {diamond_id} is sold and cannot be held")
+        _release_stale_holds(conn, diamond_id)
         try:
             hold_id = conn.execute(
                 "insert into hold_history (diamond_id, feed, supplier_stone_id, status,"
@@ -182,6 +186,23 @@ def _insert_pending_hold(runtime, diamond_id: int, client_name: str) -> tuple[in
                 " or wait for it to expire",
             ) from None
     return hold_id, row
+
+
+def _release_stale_holds(conn: psycopg.Connection, diamond_id: int) -> None:
+    # A hold past its supplier expiry no longer blocks the stone, and neither
+    # does a pending row whose process died before recording the supplier's
+    # result (no supplier call takes PENDING_HOLD_TIMEOUT).
+    released = conn.execute(
+        "update hold_history set status = case status when 'active' then 'cancelled'"
+        " else 'failed' end,"
+        " error = case status when 'active' then 'expired at the supplier'"
+        " else 'abandoned: no supplier result was recorded' end, updated_at = now()"
+        " where diamond_id = %s and ((status = 'active' and until < now())"
+        " or (status = 'pending' and created_at < now() - %s))",
+        (diamond_id, PENDING_HOLD_TIMEOUT),
+    ).rowcount
+    if released:
+        log.warning("stale holds released, diamond_id=%s count=%s", diamond_id, released)
 
 
 def _finish_hold(

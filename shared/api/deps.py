@@ -26,7 +26,7 @@ def get_conn(runtime=Depends(get_runtime_dep)) -> Iterator[psycopg.Connection]:
 
 def signed_path(request: Request) -> str:
     """Return the path and raw query that HMAC clients sign (decoded path)."""
-    path = request.scope.get("root_path", "") + request.scope["path"]
+    path = request.scope["path"]
     query = request.scope.get("query_string", b"").decode("latin-1")
     return f"{path}?{query}" if query else path
 

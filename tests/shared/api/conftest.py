@@ -39,6 +39,13 @@ def api_runtime(clean_db, simulator, tmp_path):
     runtime = Runtime(settings)
     with runtime.pool.connection() as conn:
         conn.execute("truncate api_rate_windows, api_hmac_signatures")
+        # Generated requests may rewrite or delete the default rule, which the
+        # shared clean-up only resets when its priority is still 1000.
+        conn.execute("truncate pricing_rules restart identity")
+        conn.execute(
+            "insert into pricing_rules (priority, markup_ratio, rating, description)"
+            " values (1000, 1.15, 5, 'Default markup')"
+        )
         conn.commit()
     set_runtime(runtime)
     yield runtime

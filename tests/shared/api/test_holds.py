@@ -116,3 +116,37 @@ def test_hold_sold_diamond_is_409(client, stocked, trade_headers):
         conn.commit()
     response = client.post(f"/api/v2/diamonds/{diamond_id}/hold", headers=trade_headers)
     assert response.status_code == 409
+
+
+def test_expired_hold_no_longer_blocks(client, stocked, trade_headers):
+    diamond_id, _ = available_stone(stocked)
+    first = client.post(f"/api/v2/diamonds/{diamond_id}/hold", headers=trade_headers)
+    with stocked.pool.connection() as conn:
+        conn.execute("update hold_history set until = now() - interval '1 second'")
+        conn.execute("update diamonds set availability = 'available' where id = %s",
+                     (diamond_id,))
+        conn.commit()
+    second = client.post(f"/api/v2/diamonds/{diamond_id}/hold", headers=trade_headers)
+    assert first.json()["status"] == "active"
+    # The simulator still holds the stone, so it denies; the point is no 409.
+    assert second.status_code == 200
+    with stocked.pool.connection() as conn:
+        expired = conn.execute(
+            "select status, error from hold_history where id = %s",
+            (first.json()["hold_id"],),
+        ).fetchone()
+    assert expired == ("cancelled", "expired at the supplier")
+
+
+def test_abandoned_pending_hold_is_released(client, stocked, trade_headers):
+    diamond_id, stone_id = available_stone(stocked)
+    with stocked.pool.connection() as conn:
+        conn.execute(
+            "insert into hold_history (diamond_id, feed, supplier_stone_id, status,"
+            " created_at) values (%s, 'nivoda', %s, 'pending', now() - interval '1 hour')",
+            (diamond_id, stone_id),
+        )
+        conn.commit()
+    response = client.post(f"/api/v2/diamonds/{diamond_id}/hold", headers=trade_headers)
+    assert response.status_code == 200
+    assert response.json()["status"] == "active"
