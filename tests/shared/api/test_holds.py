@@ -128,7 +128,8 @@ def test_expired_hold_no_longer_blocks(client, stocked, trade_headers):
         conn.commit()
     second = client.post(f"/api/v2/diamonds/{diamond_id}/hold", headers=trade_headers)
     assert first.json()["status"] == "active"
-    # The simulator still holds the stone, so it denies; the point is no 409.
+    # The simulator still has the stone on hold and denies it, but the expired
+    # row must not cause a 409.
     assert second.status_code == 200
     with stocked.pool.connection() as conn:
         expired = conn.execute(
