@@ -20,7 +20,8 @@ ADMIN_URL = os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1
 
 _TABLES_TO_EMPTY = (
     "api_keys, run_metadata, partition_progress, worker_runs, raw_diamonds_nivoda,"
-    " hold_history, purchase_history, diamonds, error_logs, heatmap_scans"
+    " hold_history, purchase_history, diamonds, error_logs, heatmap_scans,"
+    " api_rate_windows, api_hmac_signatures"
 )
 
 
@@ -57,11 +58,12 @@ def clean_db(database_url):
     """The test database with every table emptied and only the default pricing rule."""
     with psycopg.connect(database_url, autocommit=True) as conn:
         conn.execute(f"truncate {_TABLES_TO_EMPTY} restart identity cascade")
-        conn.execute("delete from pricing_rules where priority <> 1000")
-        conn.execute("update pricing_rules set markup_ratio = 1.15, rating = 5,"
-                     " active = true, carat_min = null, carat_max = null, shapes = null,"
-                     " lab_grown = null, feed = null, feed_price_min_cents = null,"
-                     " feed_price_max_cents = null")
+        conn.execute("delete from pricing_rules where id <> 1")
+        conn.execute("update pricing_rules set priority = 1000, markup_ratio = 1.15,"
+                     " rating = 5, active = true, carat_min = null, carat_max = null,"
+                     " shapes = null, lab_grown = null, feed = null,"
+                     " feed_price_min_cents = null, feed_price_max_cents = null"
+                     " where id = 1")
     return database_url
 
 
