@@ -35,8 +35,10 @@ def build_parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="serve the API with a local host behind it")
     _add_serve_options(serve)
 
+    # The NUL prefix character matches no argument, so every option after
+    # "simulator" (--port, --help) reaches the simulator's own parser.
     simulator = commands.add_parser("simulator", help="run the supplier simulator",
-                                    add_help=False)
+                                    add_help=False, prefix_chars="\x00")
     simulator.add_argument("args", nargs=argparse.REMAINDER)
 
     keys = commands.add_parser("api-keys", help="manage API keys")
@@ -70,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=args.log_level.upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if args.command == "simulator":
-        from simulator.__main__ import main as simulator_main
+        from simulator.cli import main as simulator_main
 
         return simulator_main(args.args)
 

@@ -1,0 +1,36 @@
+"""The `diamond-opus` argument parser and command dispatch."""
+
+from __future__ import annotations
+
+import pytest
+
+from cli import main as cli_main
+
+
+def test_simulator_options_pass_through():
+    argv = ["simulator", "--port", "8765", "--stones", "10", "--faults", '{"a": 1}']
+
+    args = cli_main.build_parser().parse_args(argv)
+
+    assert args.command == "simulator"
+    assert args.args == ["--port", "8765", "--stones", "10", "--faults", '{"a": 1}']
+
+
+def test_simulator_help_is_simulator_help(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        cli_main.main(["simulator", "--help"])
+
+    assert exit_info.value.code == 0
+    output = capsys.readouterr().out
+    assert "--stones" in output
+    assert "--faults" in output
+
+
+def test_simulator_receives_its_arguments(monkeypatch):
+    received = []
+    monkeypatch.setattr("simulator.cli.main", lambda argv: received.append(argv) or 0)
+
+    status = cli_main.main(["simulator", "--port", "0", "--stones", "5"])
+
+    assert status == 0
+    assert received == [["--port", "0", "--stones", "5"]]
