@@ -252,7 +252,9 @@ def decode_cursor(cursor: str, sort: str) -> tuple[object, int]:
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
         cursor_sort, value, last_id = json.loads(base64.urlsafe_b64decode(padded))
-        if not isinstance(last_id, int) or not isinstance(value, str):
+        # bool is a subclass of int, but PostgreSQL cannot compare it with an id.
+        is_id = isinstance(last_id, int) and not isinstance(last_id, bool)
+        if not (is_id and isinstance(cursor_sort, str) and isinstance(value, str)):
             raise ValueError("cursor fields have the wrong types")
         parsed = _parse_sort_value(cursor_sort, value)
     except (ValueError, TypeError, binascii.Error, UnicodeDecodeError):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import json
 from decimal import Decimal
 
 import pytest
@@ -133,6 +135,31 @@ def test_cursor_of_other_sort_is_422(client, stocked, read_headers):
         headers=read_headers,
     )
     assert response.status_code == 422
+
+
+def encoded_cursor(fields: list) -> str:
+    text = json.dumps(fields, separators=(",", ":"))
+    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        ["price", "1", True],
+        [["price"], "1", 1],
+        ["price", 1, 1],
+        ["price", "1", 1.5],
+        {"sort": "price", "value": "1", "id": 1},
+        ["price", "1"],
+    ],
+    ids=["bool id", "list sort", "number value", "float id", "object", "two fields"],
+)
+def test_cursor_with_wrong_field_types_is_422(client, read_headers, fields):
+    response = client.get(
+        SEARCH, params={"cursor": encoded_cursor(fields)}, headers=read_headers
+    )
+    assert response.status_code == 422
+    assert response.json()["error"]["code"] == "validation_error"
 
 
 def test_page_and_limit_with_total(client, stocked, read_headers):
