@@ -139,6 +139,19 @@ def count_diamonds() -> int:
 
 
 def peak_rss_mib() -> float:
+    """Return this process's RSS high-water mark in MiB.
+
+    Linux carries ru_maxrss over fork and exec, so a child started by
+    multiprocessing would report the parent's peak, catalogue included.
+    VmHWM belongs to the process's own address space.
+    """
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return round(int(line.split()[1]) / 1024, 1)
+    except OSError:
+        pass
     # ru_maxrss is in KiB on Linux.
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
