@@ -1,10 +1,10 @@
 """Measure re-pricing of the stored inventory after pricing rule changes.
 
-Fills `diamonds` in a fresh benchmark database with STONES generated stones
-(shapes, carats, lab-grown flags and prices spread like a supplier feed,
-with measurements and attributes of a typical size), prices them once, then
-times two changes through `shared.pricing`, each re-pricing every stone in
-its transaction:
+Fills `diamonds` in a fresh benchmark database with STONES generated stones.
+Their shapes, carats, lab-grown flags and prices are spread like a supplier
+feed, with measurements and attributes of a typical size. The script prices
+them once, then times two changes through `shared.pricing`, each re-pricing
+every stone in its transaction:
 
 - a change of the default rule's markup, which changes every price;
 - a new rule for ovals from 1 to 2 carats, which changes a few percent.
