@@ -113,7 +113,7 @@ class PricingRuleInput(BaseModel):
         return self
 
     def is_catch_all(self) -> bool:
-        """Whether the rule is active and matches every stone."""
+        """Return whether the rule is active and matches every stone."""
         return self.active and all(
             getattr(self, name) is None for name in _MATCH_FIELDS
         )

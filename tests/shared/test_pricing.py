@@ -212,7 +212,7 @@ def test_update_rule_reprices_stones(conn):
     assert stone(conn, "s1")["rating"] == 9
 
 
-def test_update_that_only_changes_rating_counts_no_price_change(conn):
+def test_rating_only_update_changes_no_price(conn):
     insert_stone(conn, "s1", price_cents=1_000)
     created, _ = pricing.create_rule(conn, rule())
     _, result = pricing.update_rule(conn, created["id"], rule(rating=2))
