@@ -34,6 +34,7 @@ HMAC_PERMISSIONS = frozenset({"read", "trade"})
 _prune_lock = threading.Lock()
 _last_prune = 0.0
 _PRUNE_INTERVAL_SECONDS = 60.0
+MAX_TIMESTAMP_DIGITS = 20
 
 
 class SignatureError(Exception):
@@ -53,7 +54,9 @@ def sign(secret: str, method: str, path_and_query: str, timestamp: str, body: by
 
 def parse_timestamp(text: str, now: float, tolerance_seconds: int) -> int:
     """Return the timestamp as an int, or raise when it is malformed or too far off."""
-    if not text.isascii() or not text.isdigit():
+    # More digits than MAX_TIMESTAMP_DIGITS cannot be near the clock, and int()
+    # raises ValueError on strings of over 4,300 digits.
+    if not text.isascii() or not text.isdigit() or len(text) > MAX_TIMESTAMP_DIGITS:
         raise SignatureError(
             f"X-Timestamp {text[:40]!r} is invalid; send integer Unix seconds"
         )
@@ -75,6 +78,10 @@ def verify_signature(
     body: bytes,
 ) -> bool:
     """Check `signature` against each active secret in constant time."""
+    # hmac.compare_digest raises TypeError on non-ASCII text, and a hex
+    # signature is always ASCII.
+    if not signature.isascii():
+        return False
     matched = False
     for secret in secrets:
         expected = sign(secret, method, path_and_query, timestamp, body)

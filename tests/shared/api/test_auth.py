@@ -148,6 +148,21 @@ def test_hmac_non_integer_timestamp_is_rejected(client, timestamp):
     assert response.status_code == 401
 
 
+def test_hmac_timestamp_of_5000_digits_is_401(client):
+    headers = signed_headers("GET", SEARCH, timestamp="9" * 5000)
+    response = client.get(SEARCH, headers=headers)
+    assert response.status_code == 401
+    assert "X-Timestamp" in error_of(response)["message"]
+
+
+def test_hmac_non_ascii_signature_is_401(client):
+    headers = signed_headers("GET", SEARCH)
+    headers["X-Signature"] = b"\xe9" * 64
+    response = client.get(SEARCH, headers=headers)
+    assert response.status_code == 401
+    assert "does not match" in error_of(response)["message"]
+
+
 def test_hmac_replay_is_rejected(client):
     headers = signed_headers("GET", SEARCH)
     assert client.get(SEARCH, headers=headers).status_code == 200
