@@ -10,7 +10,7 @@ import hashlib
 import logging
 import secrets
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 import psycopg
 from psycopg.rows import dict_row
@@ -63,6 +63,7 @@ def create_api_key(
         raise ValueError(f"no permission given; use any of {list(PERMISSIONS)}")
     if not client_name.strip():
         raise ValueError("client name is empty; name the client that uses the key")
+    expires_at = _expiry_in_utc(expires_at)
     key = "do_" + secrets.token_urlsafe(32)
     key_id = conn.execute(
         "insert into api_keys (key_hash, client_name, permissions, expires_at)"
@@ -71,6 +72,25 @@ def create_api_key(
     ).fetchone()[0]
     log.info("api key created, key_id=%s client=%s", key_id, client_name)
     return key_id, key
+
+
+def _expiry_in_utc(expires_at: datetime | None) -> datetime | None:
+    """Convert an expiry to UTC, reading a naive time as UTC.
+
+    PostgreSQL stores times after year 9999, but psycopg cannot load them, so
+    such an expiry would break every later key listing. It raises ValueError.
+    """
+    if expires_at is None:
+        return None
+    if expires_at.tzinfo is None:
+        return expires_at.replace(tzinfo=UTC)
+    try:
+        return expires_at.astimezone(UTC)
+    except OverflowError:
+        raise ValueError(
+            f"expires_at {expires_at.isoformat()} is after year 9999 in UTC;"
+            " send an earlier time"
+        ) from None
 
 
 def list_api_keys(conn: psycopg.Connection, *, include_revoked: bool = True) -> list[dict]:

@@ -24,6 +24,31 @@ def test_create_key_rejects_unknown_permission(client, admin_headers):
     assert response.status_code == 422
 
 
+def test_create_key_rejects_expiry_after_year_9999(client, admin_headers):
+    body = {
+        "client_name": "shop",
+        "permissions": ["read"],
+        "expires_at": "9999-12-31T23:59:59-14:00",
+    }
+    response = client.post("/api/v2/api-keys", json=body, headers=admin_headers)
+    assert response.status_code == 422
+    assert "year 9999" in response.json()["error"]["message"]
+    listed = client.get("/api/v2/api-keys", headers=admin_headers)
+    assert listed.status_code == 200
+    assert "shop" not in {row["client_name"] for row in listed.json()}
+
+
+def test_create_key_reads_naive_expiry_as_utc(client, admin_headers):
+    body = {
+        "client_name": "shop",
+        "permissions": ["read"],
+        "expires_at": "2999-01-01T00:00:00",
+    }
+    response = client.post("/api/v2/api-keys", json=body, headers=admin_headers)
+    assert response.status_code == 201
+    assert response.json()["expires_at"] == "2999-01-01T00:00:00Z"
+
+
 def test_revoke_key(client, admin_headers):
     created = client.post(
         "/api/v2/api-keys", json={"client_name": "shop", "permissions": ["read"]},
