@@ -45,8 +45,21 @@ def dashboard_slash() -> RedirectResponse:
 
 @router.get("/dashboard/static/{name:path}")
 def dashboard_asset(name: str) -> FileResponse:
-    path = (DASHBOARD_DIR / name).resolve()
-    if not path.is_relative_to(DASHBOARD_DIR) or not path.is_file():
-        raise ApiError(404, f"dashboard file {name!r} not found")
+    path = _dashboard_file(name)
+    if path is None:
+        raise ApiError(404, f"dashboard file {name[:200]!r} not found")
     media_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
     return FileResponse(path, media_type=media_type, headers=_HEADERS)
+
+
+def _dashboard_file(name: str) -> Path | None:
+    """Return the file `name` inside the dashboard folder, or None."""
+    # A NUL byte raises ValueError and an over-long name raises OSError
+    # (ENAMETOOLONG) in resolve() and is_file(). Neither names a file here.
+    try:
+        path = (DASHBOARD_DIR / name).resolve()
+        if path.is_relative_to(DASHBOARD_DIR) and path.is_file():
+            return path
+    except (OSError, ValueError):
+        pass
+    return None
