@@ -117,11 +117,25 @@ def log_error(
     supplier_stone_id: str | None = None,
     details: dict | None = None,
 ) -> None:
+    """Insert one error_logs row; NUL characters are stored as U+FFFD."""
     from psycopg.types.json import Jsonb
 
+    # PostgreSQL text and jsonb reject NUL, and the errors worth logging (a
+    # malformed message, a bad supplier value) are the ones that may carry it.
     conn.execute(
         "insert into error_logs (source, run_id, partition_id, supplier_stone_id,"
         " message, details) values (%s, %s, %s, %s, %s, %s)",
-        (source, run_id, partition_id, supplier_stone_id, message[:4000],
-         Jsonb(details) if details is not None else None),
+        (source, _without_nul(run_id), partition_id, _without_nul(supplier_stone_id),
+         _without_nul(message[:4000]),
+         Jsonb(_without_nul(details)) if details is not None else None),
     )
+
+
+def _without_nul(value):
+    if isinstance(value, str):
+        return value.replace("\x00", "\ufffd")
+    if isinstance(value, dict):
+        return {_without_nul(key): _without_nul(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_without_nul(item) for item in value]
+    return value

@@ -392,6 +392,25 @@ def test_worker_malformed_body_recorded(runtime, worker, body):
     assert details["body"] == body.decode()
 
 
+def test_worker_body_with_nul_recorded(runtime, worker):
+    message = ServiceBusMessage(
+        body=b"\x00\x00",
+        message_id="bad-nul",
+        delivery_count=1,
+        application_properties={},
+        user_properties={},
+    )
+
+    assert worker(message) is None
+
+    with runtime.pool.connection() as conn:
+        rows = conn.execute("select source, details from error_logs").fetchall()
+    assert len(rows) == 1
+    source, details = rows[0]
+    assert source == "worker"
+    assert details["body"] == "\ufffd\ufffd"
+
+
 def test_worker_consolidation_twice_same_result(runtime, queue, worker, function_index):
     started = start_run(runtime, run_type="full")
     drain(worker, queue)
