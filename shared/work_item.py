@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 
 class WorkItem(BaseModel):
@@ -24,6 +24,15 @@ class WorkItem(BaseModel):
     updated_to: datetime
     trace_id: str
     pass_number: int = Field(default=1, ge=1)
+
+    @field_validator("feed", "run_id", "trace_id")
+    @classmethod
+    def _reject_nul(cls, value: str) -> str:
+        # PostgreSQL text rejects NUL, so such an item could never be processed;
+        # rejecting it here records it as malformed instead of redelivering it.
+        if "\x00" in value:
+            raise ValueError("contains a NUL character")
+        return value
 
     @property
     def message_id(self) -> str:

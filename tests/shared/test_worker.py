@@ -6,6 +6,7 @@ messages built from a LocalQueue, against PostgreSQL and the simulator.
 
 from __future__ import annotations
 
+import json
 import math
 
 import pytest
@@ -409,6 +410,30 @@ def test_worker_body_with_nul_recorded(runtime, worker):
     source, details = rows[0]
     assert source == "worker"
     assert details["body"] == "\ufffd\ufffd"
+
+
+def test_worker_run_id_with_nul_recorded(runtime, worker):
+    fields = {
+        "feed": "nivoda", "run_id": "run\x00", "partition_id": 0,
+        "price_min_cents": 0, "expected_count": 1, "offset": 0, "page_size": 50,
+        "updated_from": "2000-01-01T00:00:00Z", "updated_to": "2020-01-01T00:00:00Z",
+        "trace_id": "trace",
+    }
+    message = ServiceBusMessage(
+        body=json.dumps(fields).encode(),
+        message_id="bad-run-id",
+        delivery_count=1,
+        application_properties={},
+        user_properties={},
+    )
+
+    assert worker(message) is None
+
+    with runtime.pool.connection() as conn:
+        rows = conn.execute("select source, message from error_logs").fetchall()
+    assert len(rows) == 1
+    assert rows[0][0] == "worker"
+    assert rows[0][1].startswith("malformed work item")
 
 
 def test_worker_consolidation_twice_same_result(runtime, queue, worker, function_index):
