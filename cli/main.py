@@ -77,6 +77,7 @@ def main(argv: list[str] | None = None) -> int:
         return simulator_main(args.args)
 
     from cli import commands
+    from shared.nivoda import NivodaError
 
     handler = getattr(commands, args.command.replace("-", "_"))
     try:
@@ -86,6 +87,14 @@ def main(argv: list[str] | None = None) -> int:
     except commands.CommandError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except NivodaError as exc:
+        log.debug("supplier request failed", exc_info=True)
+        print(
+            f"error: the supplier request failed: {exc}; check that NIVODA_ENDPOINT"
+            " points at a running supplier (or `diamond-opus simulator`)",
+            file=sys.stderr,
+        )
+        return 1
 
 
 def print_json(document: dict) -> None:

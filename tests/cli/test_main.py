@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import socket
+
 import pytest
 
 from cli import main as cli_main
@@ -34,3 +36,24 @@ def test_simulator_receives_its_arguments(monkeypatch):
 
     assert status == 0
     assert received == [["--port", "0", "--stones", "5"]]
+
+
+def test_sync_with_supplier_down_prints_error(monkeypatch, clean_db, tmp_path, capsys):
+    monkeypatch.setenv("DATABASE_URL", clean_db)
+    monkeypatch.setenv("NIVODA_ENDPOINT", f"http://127.0.0.1:{unused_port()}/graphql")
+    monkeypatch.setenv("NIVODA_MAX_RETRIES", "0")
+    monkeypatch.setenv("WATERMARK_DIR", str(tmp_path / "watermarks"))
+
+    status = cli_main.main(["sync", "--full"])
+
+    assert status == 1
+    error = capsys.readouterr().err
+    assert error.startswith("error: the supplier request failed")
+    assert "NIVODA_ENDPOINT" in error
+    assert "Traceback" not in error
+
+
+def unused_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
