@@ -85,6 +85,14 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(request: Request, exc: RequestValidationError):
+        if _body_not_json(request, exc):
+            content_type = request.headers.get("content-type") or "(none)"
+            return error_response(
+                415,
+                "unsupported_media_type",
+                f"Content-Type {content_type[:100]!r} is not supported for this"
+                " body; send it as application/json",
+            )
         details = [
             {
                 "field": ".".join(str(p) for p in e["loc"][1:]) or str(e["loc"][0]),
@@ -114,3 +122,20 @@ def install_error_handlers(app: FastAPI) -> None:
             "unhandled error, method=%s path=%s", request.method, request.url.path
         )
         return error_response(500, "internal_error", "internal error; see the server log")
+
+
+def _body_not_json(request: Request, exc: RequestValidationError) -> bool:
+    """Tell whether a body error comes from a body not sent as JSON.
+
+    FastAPI 0.132 and later parse a body only when Content-Type is JSON, so any
+    other body fails validation as "not a valid dictionary". A 415 names the
+    real cause.
+    """
+    headers = request.headers
+    has_body = headers.get("content-length", "0") != "0"
+    has_body = has_body or "transfer-encoding" in headers
+    media_type = headers.get("content-type", "").split(";")[0].strip().lower()
+    is_json = media_type == "application/json" or media_type.endswith("+json")
+    if not has_body or is_json:
+        return False
+    return any(error["loc"][:1] == ("body",) for error in exc.errors())
