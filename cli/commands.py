@@ -132,9 +132,7 @@ def run_sync(host, run_type: str | None) -> dict:
 
 def runs(args) -> int:
     """Retry, resume, force or cancel a run, on the local host."""
-    import asyncio
-
-    from cli.local_host import LocalHost
+    from cli.local_host import LocalHost, run_coroutine
     from shared import run_control
 
     runtime = _local_runtime()
@@ -150,7 +148,7 @@ def runs(args) -> int:
         action = {"retry": run_control.retry_failed, "resume": run_control.resume,
                   "consolidate": run_control.force_consolidate}[args.action]
         result = _call_run_control(
-            lambda *a: asyncio.run(action(*a)), runtime, host.client, args.run_id)
+            lambda *a: run_coroutine(action(*a)), runtime, host.client, args.run_id)
         instance_id = result[1] if isinstance(result, tuple) else result
         instance = host.wait_for(instance_id)
     finally:

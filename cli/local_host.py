@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
 from azure.functions.servicebus import ServiceBusMessage
@@ -18,6 +19,17 @@ from cli.durable_driver import Instance, OrchestrationDriver
 from shared.local_queue import LocalQueue, LockLostError, QueuedMessage
 
 log = logging.getLogger(__name__)
+
+
+def run_coroutine(coroutine):
+    """Run a coroutine to completion from synchronous code, even inside an event loop.
+
+    A caller may already run a loop in this thread (a test driving a browser
+    through Playwright's synchronous API does), so the coroutine gets its own
+    loop in a short-lived thread.
+    """
+    with ThreadPoolExecutor(1, "coroutine") as executor:
+        return executor.submit(asyncio.run, coroutine).result()
 
 
 def index_functions():
@@ -124,15 +136,16 @@ class LocalHost:
     def start_run(self, run_type: str | None):
         from shared.orchestration import start_run_with_gate
 
-        return asyncio.run(start_run_with_gate(self.runtime, self.client, run_type=run_type))
+        return run_coroutine(start_run_with_gate(self.runtime, self.client,
+                                                 run_type=run_type))
 
     def run_scheduler_timer(self) -> None:
         """Invoke the timer function itself, as the host does at the scheduled time."""
         from azure.functions.timer import TimerRequest
 
         scheduler = self.functions["scheduler"].get_user_function()
-        asyncio.run(scheduler.client_function(timer=TimerRequest(past_due=False),
-                                              client=self.client))
+        run_coroutine(scheduler.client_function(timer=TimerRequest(past_due=False),
+                                                client=self.client))
 
     def wait_for(self, instance_id: str, timeout: float = 3600.0) -> Instance:
         instance = self.driver.instances[instance_id]

@@ -86,7 +86,7 @@ def synced(local_host):
     return summary
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser():
     if not CHROMIUM.exists():
         pytest.skip(
