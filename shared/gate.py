@@ -8,9 +8,9 @@
 | partitions still pending                    | wait                 |
 | forced by an operator, not all done         | consolidate, partial |
 
-The orchestrator in `functions/gate.py` applies the table; the steps it runs
-as activities live here, so they run the same under the Functions host and
-in the local runner.
+The orchestrator in `functions/gate.py` applies the table. The steps it runs
+as activities live here, so that they run the same under the Functions host
+and in the local runner.
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ def decide(summary: ProgressSummary, threshold: Decimal, *, force: bool = False)
 
 
 def gate_input(runtime, started) -> dict:
-    """The orchestrator's input: the run and every setting its decisions need.
+    """Build the orchestrator's input: the run and every setting its decisions need.
 
     Settings travel in the input because an orchestrator must not read anything
     that could change between replays.
@@ -61,7 +61,7 @@ def gate_input(runtime, started) -> dict:
 
 
 def trace_id_of(runtime, run_id: str) -> str | None:
-    """The run's trace id, so the gate's spans join the run's trace."""
+    """Return the run's trace id, so that the gate's spans join the run's trace."""
     with runtime.pool.connection() as conn:
         row = conn.execute("select trace_id from run_metadata where run_id = %s",
                            (run_id,)).fetchone()
