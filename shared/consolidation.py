@@ -305,10 +305,13 @@ def _mark_failed(conn, raw_table: str, failures: list[tuple]) -> None:
                 table=sql.Identifier(raw_table)),
             [(reason, row_id) for row_id, _, reason in failures],
         )
+        # The run that fetched the payload, so operators find it from the run.
         cur.executemany(
-            "insert into error_logs (source, supplier_stone_id, message)"
-            " values ('consolidation', %s, %s)",
-            [(stone_id, f"payload not mapped: {reason}") for _, stone_id, reason in failures],
+            sql.SQL("insert into error_logs (source, run_id, supplier_stone_id, message)"
+                    " select 'consolidation', r.run_id, r.supplier_stone_id, %s"
+                    " from {table} r where r.id = %s").format(
+                table=sql.Identifier(raw_table)),
+            [(f"payload not mapped: {reason}", row_id) for row_id, _, reason in failures],
         )
     log.warning("payloads not mapped, rows=%s first_reason=%s", len(failures),
                 failures[0][2])

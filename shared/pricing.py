@@ -22,7 +22,14 @@ from decimal import ROUND_HALF_UP, Decimal
 
 import psycopg
 from psycopg.rows import dict_row
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictInt,
+    field_validator,
+    model_validator,
+)
 
 from shared.mapping import KNOWN_SHAPES
 
@@ -65,7 +72,7 @@ class PricingRuleInput(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    priority: int = Field(ge=-(2**31), le=2**31 - 1, description="lower wins")
+    priority: StrictInt = Field(ge=-(2**31), le=2**31 - 1, description="lower wins")
     carat_min: Decimal | None = Field(None, ge=0, le=Decimal("99999.999"),
                                       decimal_places=3)
     carat_max: Decimal | None = Field(None, ge=0, le=Decimal("99999.999"),
@@ -73,10 +80,10 @@ class PricingRuleInput(BaseModel):
     shapes: list[str] | None = Field(None, max_length=len(KNOWN_SHAPES))
     lab_grown: bool | None = None
     feed: str | None = Field(None, pattern=_FEED_PATTERN)
-    feed_price_min_cents: int | None = Field(None, ge=0, le=2**63 - 1)
-    feed_price_max_cents: int | None = Field(None, ge=0, le=2**63 - 1)
+    feed_price_min_cents: StrictInt | None = Field(None, ge=0, le=2**63 - 1)
+    feed_price_max_cents: StrictInt | None = Field(None, ge=0, le=2**63 - 1)
     markup_ratio: Decimal = Field(gt=0, le=Decimal("9999.9999"), decimal_places=4)
-    rating: int = Field(ge=1, le=10)
+    rating: StrictInt = Field(ge=1, le=10)
     active: bool = True
     description: str | None = Field(None, max_length=500)
 

@@ -145,7 +145,7 @@ def test_failing_payload_leaves_rest_consolidated(pool, items):
             " where status = 'failed'"
         ).fetchall())
         logs = conn.execute(
-            "select supplier_stone_id, message from error_logs"
+            "select supplier_stone_id, message, run_id from error_logs"
             " where source = 'consolidation' order by supplier_stone_id"
         ).fetchall()
     assert reasons[broken["diamond"]["id"]] == (
@@ -153,7 +153,8 @@ def test_failing_payload_leaves_rest_consolidated(pool, items):
     )
     assert "'BLOB' is not a known shape" in reasons[unknown_shape["diamond"]["id"]]
     assert len(logs) == 2
-    assert all(message.startswith("payload not mapped: ") for _, message in logs)
+    assert all(message.startswith("payload not mapped: ") for _, message, _ in logs)
+    assert [run_id for _, _, run_id in logs] == ["run-1", "run-1"]
 
 
 def test_failed_batch_rolls_back(pool, items, monkeypatch):

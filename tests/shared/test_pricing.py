@@ -94,6 +94,9 @@ def test_reprice_rounds_like_price_cents(conn):
         ({"feed": "Nivoda!"}, "should match pattern"),
         ({"carat_min": Decimal("0.0001")}, "decimal places"),
         ({"colour": "D"}, "Extra inputs are not permitted"),
+        ({"rating": True}, "Input should be a valid integer"),
+        ({"priority": True}, "Input should be a valid integer"),
+        ({"feed_price_min_cents": False}, "Input should be a valid integer"),
     ],
 )
 def test_rule_input_rejects_invalid_fields(fields, message):
