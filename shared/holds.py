@@ -225,8 +225,12 @@ def _finish_hold(
         conn.commit()
 
 
-def cancel_hold(runtime, hold_id: int) -> HoldOutcome:
-    """Cancel a live hold at the supplier and release the stone."""
+def cancel_hold(runtime, hold_id: int, client_name: str | None = None) -> HoldOutcome:
+    """Cancel a live hold at the supplier and release the stone.
+
+    With `client_name`, only that client's holds may be cancelled; operators
+    pass None to cancel any hold.
+    """
     with runtime.pool.connection() as conn:
         with conn.cursor(row_factory=dict_row) as cur:
             # The row lock makes a concurrent cancel of the same hold wait.
@@ -235,6 +239,8 @@ def cancel_hold(runtime, hold_id: int) -> HoldOutcome:
             ).fetchone()
         if hold is None:
             raise HoldError(404, f"hold {hold_id} not found")
+        if client_name is not None and hold["client_name"] != client_name:
+            raise HoldError(403, f"hold {hold_id} belongs to another client")
         if hold["status"] != "active":
             raise HoldError(409, f"hold {hold_id} is {hold['status']}, not active")
         try:

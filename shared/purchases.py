@@ -58,7 +58,8 @@ def purchase(
     if isinstance(purchase_id, StoredResponse):
         return purchase_id
 
-    status, payload, order_id = _place_order(runtime, purchase_id, diamond_id, body)
+    status, payload, order_id = _place_order(runtime, purchase_id, diamond_id, body,
+                                             client_name)
     if "error" in payload:
         payload["error"]["details"] = {"idempotency_key": idempotency_key}
     else:
@@ -121,9 +122,15 @@ def _replay(conn: psycopg.Connection, scoped_key: str, digest: str) -> StoredRes
     )
 
 
-def _place_order(runtime, purchase_id: int, diamond_id: int, body: dict):
+def _place_order(runtime, purchase_id: int, diamond_id: int, body: dict,
+                 client_name: str):
     with runtime.pool.connection() as conn:
         row = load_diamond(conn, diamond_id)
+        holder = conn.execute(
+            "select client_name from hold_history where diamond_id = %s"
+            " and status in ('pending', 'active')",
+            (diamond_id,),
+        ).fetchone()
         if row is not None:
             conn.execute(
                 "update purchase_history set diamond_id = %s, offer_id = %s where id = %s",
@@ -134,6 +141,9 @@ def _place_order(runtime, purchase_id: int, diamond_id: int, body: dict):
         return 404, _error("not_found", f"diamond {diamond_id} not found"), None
     if row["availability"] == "sold":
         message = f"diamond {diamond_id} is already sold"
+        return 409, _error("conflict", message), None
+    if holder is not None and holder[0] != client_name:
+        message = f"diamond {diamond_id} is on hold for another client"
         return 409, _error("conflict", message), None
     try:
         order_id = runtime.nivoda.create_order(row["offer_id"], **body)

@@ -50,11 +50,13 @@ async def create_hold(
 )
 async def cancel_hold(
     hold_id: RowId,
-    _: Annotated[Principal, Depends(require("trade"))],
+    principal: Annotated[Principal, Depends(require("trade"))],
     runtime=Depends(get_runtime_dep),
 ) -> HoldResponse:
+    # Admins may release any hold; other clients only their own.
+    owner = None if principal.allows("admin") else principal.client_name
     try:
-        outcome = await run_in_threadpool(holds.cancel_hold, runtime, hold_id)
+        outcome = await run_in_threadpool(holds.cancel_hold, runtime, hold_id, owner)
     except holds.HoldError as exc:
         raise ApiError(exc.status, str(exc)) from None
     return _response(outcome)

@@ -115,9 +115,9 @@ def client(app):
 def make_key(api_runtime):
     """Create an API key with the given permissions; returns the key text."""
 
-    def make(*permissions: str, **options) -> str:
+    def make(*permissions: str, client_name: str = "test-client", **options) -> str:
         with api_runtime.pool.connection() as conn:
-            _, key = create_api_key(conn, "test-client", list(permissions), **options)
+            _, key = create_api_key(conn, client_name, list(permissions), **options)
             conn.commit()
         return key
 

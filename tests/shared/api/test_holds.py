@@ -91,6 +91,27 @@ def test_cancel_hold_releases_stone(client, stocked, simulator, trade_headers):
     assert again.json()["status"] == "active"
 
 
+def test_cancel_other_clients_hold_is_403(client, stocked, trade_headers, make_key):
+    diamond_id, _ = available_stone(stocked)
+    hold = client.post(f"/api/v2/diamonds/{diamond_id}/hold", headers=trade_headers).json()
+    other = {"X-API-Key": make_key("trade", client_name="other-shop")}
+
+    response = client.delete(f"/api/v2/holds/{hold['hold_id']}", headers=other)
+
+    assert response.status_code == 403
+    assert "another client" in response.json()["error"]["message"]
+
+
+def test_admin_cancels_any_hold(client, stocked, trade_headers, admin_headers):
+    diamond_id, _ = available_stone(stocked)
+    hold = client.post(f"/api/v2/diamonds/{diamond_id}/hold", headers=trade_headers).json()
+
+    response = client.delete(f"/api/v2/holds/{hold['hold_id']}", headers=admin_headers)
+
+    assert response.status_code == 200
+    assert response.json()["status"] == "cancelled"
+
+
 def test_cancel_twice_is_409(client, stocked, trade_headers):
     diamond_id, _ = available_stone(stocked)
     hold = client.post(f"/api/v2/diamonds/{diamond_id}/hold", headers=trade_headers).json()

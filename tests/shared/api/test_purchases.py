@@ -88,6 +88,20 @@ def test_purchase_keys_are_scoped_per_client(client, stocked, make_key):
     assert "sold" in second.json()["error"]["message"]
 
 
+def test_purchase_of_stone_held_by_other_client_is_409(client, stocked, make_key):
+    diamond_id, _ = available_stone(stocked)
+    holder = {"X-API-Key": make_key("trade", client_name="first-shop")}
+    buyer = {"X-API-Key": make_key("trade", client_name="second-shop")}
+    client.post(f"/api/v2/diamonds/{diamond_id}/hold", headers=holder)
+
+    response = purchase(client, buyer, diamond_id, "buy-held")
+    own = purchase(client, holder, diamond_id, "buy-own-hold")
+
+    assert response.status_code == 409
+    assert "on hold for another client" in response.json()["error"]["message"]
+    assert own.status_code == 201
+
+
 def test_concurrent_purchases_make_one_order(client, stocked, simulator, trade_headers):
     diamond_id, _ = available_stone(stocked)
     simulator.service.reset_stats()
