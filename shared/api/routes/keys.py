@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Annotated
 
 import psycopg
@@ -22,8 +23,18 @@ router = APIRouter(
 Conn = Annotated[psycopg.Connection, Depends(get_conn)]
 
 
+def _as_utc(moment: datetime) -> datetime:
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
+
+
 @router.post("", response_model=ApiKeyCreated, status_code=201, summary="Create a key")
 def create_key(body: ApiKeyCreate, conn: Conn) -> ApiKeyCreated:
+    # A key that is expired when created can never work, so it is a client error.
+    # The CLI and tests may still create one through create_api_key.
+    expires_at = body.expires_at
+    if expires_at is not None and _as_utc(expires_at) <= datetime.now(UTC):
+        raise ApiError(422, f"expires_at {expires_at.isoformat()} is in the past;"
+                       " send a future time or leave it out")
     try:
         key_id, key = auth.create_api_key(
             conn, body.client_name, list(body.permissions), body.expires_at

@@ -76,3 +76,13 @@ def test_list_active_keys_only(client, admin_headers):
         "/api/v2/api-keys", params={"include_revoked": "false"}, headers=admin_headers
     ).json()
     assert created["id"] not in {row["id"] for row in listed}
+
+
+def test_create_key_rejects_past_expiry(client, admin_headers):
+    body = {"client_name": "shop", "permissions": ["read"],
+            "expires_at": "2000-01-01T00:00:00Z"}
+
+    response = client.post("/api/v2/api-keys", json=body, headers=admin_headers)
+
+    assert response.status_code == 422
+    assert "in the past" in response.json()["error"]["message"]
