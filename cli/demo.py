@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import shutil
 import socket
 import subprocess
 import sys
-import tempfile
 import time
-from pathlib import Path
 
 import httpx
 
@@ -22,11 +19,9 @@ def run_demo(args) -> int:
     # The simulator runs in its own process, as a supplier would, so that it
     # does not share this process's interpreter lock with the workers.
     simulator = SimulatorProcess(args.stones, args.seed).start()
-    watermarks = Path(tempfile.gettempdir()) / "diamond-opus" / "demo-watermarks"
-    shutil.rmtree(watermarks, ignore_errors=True)
     runtime = _local_runtime(
         nivoda_endpoint=simulator.url, nivoda_requests_per_second=1000,
-        gate_poll_seconds=0.5, gate_partial_delay_seconds=5, watermark_dir=str(watermarks),
+        gate_poll_seconds=0.5, gate_partial_delay_seconds=5,
     )
     host = LocalHost(runtime, worker_threads=8).start()
     try:

@@ -16,13 +16,19 @@ DATABASE_NAME = "diamond_opus"
 
 def start_embedded_postgres(data_dir: str | None = None) -> str:
     """Start (or reuse) the embedded server and return a URL to the app's database."""
-    import pgserver
-
     # pgserver opens read access on every parent folder of its data folder, so
     # the folder stays under the temporary directory.
     folder = Path(data_dir or Path(tempfile.gettempdir()) / "diamond-opus" / "pgdata")
     folder.parent.mkdir(parents=True, exist_ok=True)
-    os.environ.setdefault("XDG_RUNTIME_DIR", str(folder.parent))
+    # pgserver keeps its lock file in the user's runtime folder, which must be
+    # private (mode 0700) and set before pgserver is imported.
+    if not os.environ.get("XDG_RUNTIME_DIR"):
+        runtime_dir = folder.parent / "runtime"
+        runtime_dir.mkdir(mode=0o700, exist_ok=True)
+        runtime_dir.chmod(0o700)
+        os.environ["XDG_RUNTIME_DIR"] = str(runtime_dir)
+    import pgserver
+
     server = pgserver.get_server(str(folder), cleanup_mode="stop")
     with psycopg.connect(server.get_uri(), autocommit=True) as conn:
         exists = conn.execute(

@@ -20,7 +20,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo = commands.add_parser("demo", help="sync the simulator's stones, then serve the API")
     demo.add_argument("--stones", type=int, default=53_940,
                       help="stones the simulator serves (default: the 53,940 real ones)")
-    demo.add_argument("--seed", type=int, default=7, help="simulator seed")
+    demo.add_argument("--seed", type=int, default=0,
+                      help="simulator seed (default 0, as for `diamond-opus simulator`)")
     demo.add_argument("--no-serve", action="store_true", help="exit after the sync")
     demo.add_argument("--json", action="store_true", help="print the summary as JSON")
     _add_serve_options(demo)
