@@ -4,9 +4,10 @@ Run from the repository root: `python benchmarks/bench_api.py`. It creates
 the database `bench_api` on the PostgreSQL at 127.0.0.1:5432 (or on
 BENCH_DATABASE_URL's server) and fills `diamonds` with synthetic stones in
 one set-based INSERT. The simulator's stones are added for the hold
-scenario. The API runs under uvicorn on a loopback port, and client threads
-drive each scenario for a fixed time. Prints one JSON object: p50/p99 latency in
-milliseconds and requests per second per scenario.
+scenario. The API runs under uvicorn in its own process on a loopback port,
+and client threads in this process drive each scenario for a fixed time.
+Prints one JSON object: p50/p99 latency in milliseconds and requests per
+second per scenario.
 """
 
 from __future__ import annotations
@@ -29,7 +30,6 @@ REPOSITORY = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPOSITORY))
 
 from shared import db  # noqa: E402
-from shared.api import create_app  # noqa: E402
 from shared.api.auth import create_api_key  # noqa: E402
 from shared.runtime import Runtime  # noqa: E402
 from shared.settings import load_settings  # noqa: E402
@@ -127,20 +127,27 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def serve(app, port: int):
-    import uvicorn
+def serve(settings: dict, port: int):
+    """Run the API under uvicorn in its own process, so clients do not share its GIL."""
+    import subprocess
 
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
-                            access_log=False)
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"uvicorn did not start on port {port} within 30 s")
-        time.sleep(0.05)
-    return server, thread
+    env = {**os.environ, **{name.upper(): str(value) for name, value in settings.items()}}
+    server = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "--factory", "shared.api.app:create_app",
+         "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning",
+         "--no-access-log"],
+        cwd=REPOSITORY, env=env,
+    )
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            httpx.get(f"http://127.0.0.1:{port}/health", timeout=2).raise_for_status()
+            return server
+        except httpx.HTTPError:
+            if server.poll() is not None or time.monotonic() > deadline:
+                server.kill()
+                raise RuntimeError(f"uvicorn did not start on port {port}") from None
+            time.sleep(0.1)
 
 
 def run_scenario(base_url: str, headers: dict, make_request, *, threads: int,
@@ -228,11 +235,11 @@ def main() -> None:
     url = prepare_database(args.stones)
     load_seconds = round(time.perf_counter() - started, 1)
     simulator = Simulator(stones=20_000, seed=3).start(host="127.0.0.1", port=0)
-    settings = load_settings(
+    server_settings = dict(
         database_url=url, nivoda_endpoint=simulator.url, nivoda_requests_per_second=5000,
         rate_limit_per_minute=10_000_000, database_pool_max_size=args.threads * 2 + 4,
     )
-    runtime = Runtime(settings)
+    runtime = Runtime(load_settings(**server_settings))
     hold_ids = load_simulator_stones(runtime, simulator)
     with runtime.pool.connection() as conn:
         _, key = create_api_key(conn, "bench", ["admin"])
@@ -240,7 +247,7 @@ def main() -> None:
         conn.commit()
 
     port = free_port()
-    server, thread = serve(create_app(runtime), port)
+    server = serve(server_settings, port)
     base_url = f"http://127.0.0.1:{port}"
     headers = {"X-API-Key": key}
     random.seed(5)
@@ -270,8 +277,8 @@ def main() -> None:
             figures[name] = run_scenario(base_url, headers, make_request,
                                          threads=args.threads, seconds=args.seconds)
     finally:
-        server.should_exit = True
-        thread.join(timeout=10)
+        server.terminate()
+        server.wait(timeout=10)
         runtime.close()
         simulator.stop()
     print(json.dumps(figures))
