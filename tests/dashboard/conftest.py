@@ -3,14 +3,10 @@
 from __future__ import annotations
 
 import re
-import socket
-import threading
-import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-import uvicorn
 
 from cli.commands import run_sync
 from shared.api import create_app
@@ -29,14 +25,8 @@ CHROMIUM_ARGS = [
 ]
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture
-def dashboard_url(local_host):
+def dashboard_url(local_host, serve_asgi):
     """The local host's API, served by uvicorn on loopback from a thread.
 
     Requests see the host's in-process Durable client, as `diamond-opus serve`
@@ -48,24 +38,7 @@ def dashboard_url(local_host):
         durable_client.set(local_host.client)
         await api(scope, receive, send)
 
-    port = _free_port()
-    config = uvicorn.Config(
-        app_with_client,
-        host="127.0.0.1",
-        port=port,
-        log_level="warning",
-        lifespan="off",
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert time.monotonic() < deadline, "uvicorn did not start within 30 s"
-        time.sleep(0.02)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
+    return serve_asgi(app_with_client)
 
 
 @pytest.fixture
