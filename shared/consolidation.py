@@ -324,19 +324,24 @@ def retire_unseen(conn: psycopg.Connection, *, feed: str, raw_table: str,
     Their raw rows lose their hash, so a stone that comes back is consolidated
     again even if its payload is unchanged.
     """
-    query = sql.SQL(
-        "with retired as ("
-        " update diamonds d set status = 'deleted', updated_at = now()"
+    table = sql.Identifier(raw_table)
+    retire = sql.SQL(
+        "update diamonds d set status = 'deleted', updated_at = now()"
         " where d.feed = %s and d.status = 'active' and not exists ("
         "  select 1 from {table} r where r.supplier_stone_id = d.supplier_stone_id"
         "  and r.last_seen_run_id = %s)"
-        " returning d.supplier_stone_id),"
-        " cleared as ("
-        " update {table} r set payload_hash = '' from retired"
-        " where r.supplier_stone_id = retired.supplier_stone_id returning 1)"
-        " select count(*) from retired"
-    ).format(table=sql.Identifier(raw_table))
+    ).format(table=table)
+    # now() is the transaction's start time, so it marks exactly the stones
+    # retired above. Joining on it lets PostgreSQL hash-join both tables; a
+    # join on the retired rows themselves was planned as a nested loop over
+    # every raw row.
+    clear_hashes = sql.SQL(
+        "update {table} r set payload_hash = '' from diamonds d"
+        " where d.feed = %s and d.status = 'deleted' and d.updated_at = now()"
+        " and r.supplier_stone_id = d.supplier_stone_id"
+    ).format(table=table)
     with conn.transaction():
-        retired = conn.execute(query, (feed, run_id)).fetchone()[0]
+        retired = conn.execute(retire, (feed, run_id)).rowcount
+        conn.execute(clear_hashes, (feed,))
     log.info("retired unseen stones, feed=%s run_id=%s stones=%s", feed, run_id, retired)
     return retired

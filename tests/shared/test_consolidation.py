@@ -269,3 +269,30 @@ def test_values_beyond_column_types_fail_alone(pool, items):
         f"price is {10**20} cents, expected at most {2**63 - 1}"
     )
     assert "max_business_days is 2147483648" in reasons[far_delivery["diamond"]["id"]]
+
+
+def test_retired_stone_comes_back_when_seen_again(pool, items):
+    with pool.connection() as conn:
+        store_raw(conn, items[:10])
+    consolidate(pool)
+    with pool.connection() as conn:
+        # A full run "run-2" that saw every stone but the first.
+        keyed, _ = raw_store.split_keyed_items(items[1:10])
+        raw_store.upsert_raw_items(conn, RAW_TABLE, keyed, run_id="run-2",
+                                   partition_id=0, pass_number=1)
+        retired = consolidation.retire_unseen(conn, feed=FEED, raw_table=RAW_TABLE,
+                                              run_id="run-2")
+        conn.commit()
+        # The next run sees the first stone again, with an unchanged payload.
+        store_raw(conn, items[:1])
+    consolidate(pool)
+    with pool.connection() as conn:
+        status = conn.execute(
+            "select status from diamonds where supplier_stone_id = %s",
+            (items[0]["diamond"]["id"],),
+        ).fetchone()[0]
+        active = conn.execute(
+            "select count(*) from diamonds where status = 'active'").fetchone()[0]
+    assert retired == 1
+    assert status == "active"
+    assert active == 10
