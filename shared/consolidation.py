@@ -325,16 +325,17 @@ def retire_unseen(conn: psycopg.Connection, *, feed: str, raw_table: str,
     again even if its payload is unchanged.
     """
     table = sql.Identifier(raw_table)
+    # Every stone in `diamonds` came from a raw row and raw rows are never
+    # deleted, so a join finds the unseen ones. The join's plan does not hang
+    # on statistics: NOT EXISTS on the new run id, which the statistics have
+    # never seen, was planned as a nested loop over both tables.
     retire = sql.SQL(
         "update diamonds d set status = 'deleted', updated_at = now()"
-        " where d.feed = %s and d.status = 'active' and not exists ("
-        "  select 1 from {table} r where r.supplier_stone_id = d.supplier_stone_id"
-        "  and r.last_seen_run_id = %s)"
+        " from {table} r where r.supplier_stone_id = d.supplier_stone_id"
+        " and d.feed = %s and d.status = 'active' and r.last_seen_run_id <> %s"
     ).format(table=table)
     # now() is the transaction's start time, so it marks exactly the stones
-    # retired above. Joining on it lets PostgreSQL hash-join both tables; a
-    # join on the retired rows themselves was planned as a nested loop over
-    # every raw row.
+    # retired above, and the raw rows are found through their unique index.
     clear_hashes = sql.SQL(
         "update {table} r set payload_hash = '' from diamonds d"
         " where d.feed = %s and d.status = 'deleted' and d.updated_at = now()"
