@@ -105,8 +105,16 @@ def run_sync(host, run_type: str | None) -> dict:
     """Run one sync through scheduler, workers and gate; return its summary."""
     from shared.runs import get_run, summarize_progress
 
+    from shared.scheduler import RunAlreadyActiveError
+
     started_at = time.monotonic()
-    started = host.start_run(run_type)
+    try:
+        started = host.start_run(run_type)
+    except RunAlreadyActiveError as exc:
+        raise CommandError(
+            f"{exc}: if no process is working on it any more, run"
+            f" `diamond-opus runs cancel {exc.run_id}`"
+        ) from None
     instance = host.wait_for(started.run_id)
     runtime = host.runtime
     with runtime.pool.connection() as conn:

@@ -25,6 +25,7 @@ def run_demo(args) -> int:
     )
     host = LocalHost(runtime, worker_threads=8).start()
     try:
+        _cancel_unfinished_runs(runtime)
         summary = run_sync(host, "full")
         if args.json or args.no_serve:
             print_json(summary)
@@ -43,6 +44,24 @@ def run_demo(args) -> int:
         runtime.close()
         simulator.stop()
     return 0
+
+
+def _cancel_unfinished_runs(runtime) -> None:
+    """Cancel runs left active by an earlier demo that was stopped midway.
+
+    The demo owns its local database and queue, and a new demo's queue is
+    empty, so nothing will ever finish such a run.
+    """
+    from shared import run_control, runs
+
+    with runtime.pool.connection() as conn:
+        run_id = runs.find_active_run(conn, runtime.settings.feed)
+    while run_id:
+        run_control.cancel(runtime, run_id)
+        print(f"Cancelled run {run_id}, left unfinished by an earlier demo.",
+              file=sys.stderr)
+        with runtime.pool.connection() as conn:
+            run_id = runs.find_active_run(conn, runtime.settings.feed)
 
 
 def _print_summary(summary: dict) -> None:

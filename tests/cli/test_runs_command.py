@@ -64,3 +64,16 @@ def test_runs_cancel_unknown_run(cli_env, capsys):
 
     assert code == 2
     assert "not found" in capsys.readouterr().err
+
+
+def test_sync_while_run_active_names_the_cancel_command(runtime, cli_env, capsys):
+    with runtime.pool.connection() as conn:
+        conn.execute(
+            "insert into run_metadata (run_id, feed, run_type, updated_from, updated_to,"
+            " expected_count, partition_count) values ('stuck-run', 'nivoda', 'full',"
+            " now(), now(), 0, 0)")
+
+    code = main(["sync", "--full", "--workers", "1"])
+
+    assert code == 2
+    assert "diamond-opus runs cancel stuck-run" in capsys.readouterr().err
