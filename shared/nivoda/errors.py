@@ -11,12 +11,12 @@ partition's failure without extra bookkeeping::
     │   ├── NivodaServerError         HTTP 5xx
     │   ├── NivodaRateLimitError      HTTP 429, with retry_after_seconds
     │   ├── TransientGraphQLError     errors[] with a transient code
+    │   ├── TokenRevokedError         a fresh login's token was rejected
     │   └── PartialResponseError      errors[] next to usable data
     └── FatalNivodaError              repeating the request cannot help
         ├── InvalidQueryError         validation failed, bad input, limit rejected
         ├── NivodaForbiddenError      the account may not run this operation
-        ├── NivodaAuthenticationError login failed, or the token was rejected
-        │                             again after a fresh login
+        ├── NivodaAuthenticationError login failed
         └── InvalidResponseError      the response is not the expected GraphQL
 """
 
@@ -152,7 +152,7 @@ class NivodaForbiddenError(FatalNivodaError):
 
 
 class NivodaAuthenticationError(FatalNivodaError):
-    """Login failed, or the server rejected a token obtained just before."""
+    """Login failed: the username, the password or the account needs fixing."""
 
 
 class InvalidResponseError(FatalNivodaError):
