@@ -73,7 +73,14 @@ class Alerter:
             log.warning("alert %s suppressed by the rate limit of %d per hour",
                         kind, self._per_hour)
             return False
-        return self._deliver(f"[Diamond Opus] {subject}", body + "\n\n" + _format_ids(ids))
+        try:
+            return self._deliver(f"[Diamond Opus] {subject}",
+                                 body + "\n\n" + _format_ids(ids))
+        except Exception:
+            # Whatever the e-mail client raises, the failure being alerted on
+            # stays the one that is handled and reported.
+            log.exception("alert e-mail failed, kind=%s", kind)
+            return False
 
     def _take_slot(self, kind: str) -> bool:
         now = self._clock()

@@ -57,6 +57,9 @@ class ConsolidationResult:
 
 def release_stuck_claims(conn: psycopg.Connection, raw_table: str, minutes: int) -> int:
     """Return raw rows claimed more than `minutes` ago to pending."""
+    # NOTE: batches now claim with row locks inside one transaction and never
+    # write 'processing', so this only frees rows left by a consolidator that
+    # wrote claims (an older release, or a manual repair).
     cur = conn.execute(
         sql.SQL(
             "update {table} set status = 'pending', claimed_at = null, claimed_by = null"

@@ -75,7 +75,7 @@ _migrated_lock = threading.Lock()
 
 
 def migrate_once(database_url: str) -> None:
-    """Run migrations the first time this process sees a database."""
+    """Run migrations the first time this process connects to a database."""
     with _migrated_lock:
         if database_url in _migrated:
             return

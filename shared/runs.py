@@ -120,7 +120,7 @@ def set_run_status(
 
 
 def find_active_run(conn: psycopg.Connection, feed: str) -> str | None:
-    """The run of this feed that is still paging or consolidating, if any."""
+    """Return the run of this feed that is still paging or consolidating, if any."""
     row = conn.execute(
         "select run_id from run_metadata where feed = %s"
         " and status in ('running', 'consolidating') order by started_at desc limit 1",

@@ -121,9 +121,9 @@ _HOST_REQUIRED = (
 def check_host_settings(environ: Mapping[str, str] = os.environ) -> None:
     """Under the Functions host, raise one SettingsError naming every gap.
 
-    Locally the defaults point at the simulator and the embedded services; in
-    Azure each of these must be set, and an app that starts without them would
-    only fail later, on its first message.
+    Locally the defaults point at the simulator and the embedded services. In
+    Azure each of these must be set, because an app that starts without them
+    would only fail later, on its first message.
     """
     if not environ.get("FUNCTIONS_WORKER_RUNTIME"):
         return
@@ -139,5 +139,5 @@ def check_host_settings(environ: Mapping[str, str] = os.environ) -> None:
 
 @functools.cache
 def get_settings() -> Settings:
-    """The process-wide settings object."""
+    """Return the process-wide settings object."""
     return load_settings()

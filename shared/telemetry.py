@@ -89,7 +89,7 @@ def run_span(name: str, **ids):
 
 
 def _parent_context(trace_id: str | None):
-    """A remote parent carrying the run's trace id, so all spans of a run join."""
+    """Build a remote parent with the run's trace id, so that a run's spans share it."""
     try:
         trace_number = int(trace_id or "", 16)
     except ValueError:

@@ -224,3 +224,16 @@ def test_alerter_from_settings_reads_recipients(resend_server):
 
     assert alerter.send("run_partial", "partial", "x") is True
     assert resend_server.requests[0]["body"]["to"] == ["a@example.com", "b@example.com"]
+
+
+def test_unexpected_client_error_does_not_raise(monkeypatch, caplog):
+    alerter = Alerter(api_key="re_test", sender="a@example.test",
+                      recipients=["ops@example.test"], api_url="http://127.0.0.1:9")
+
+    def broken(subject, text):
+        raise RuntimeError("e-mail client bug")
+
+    monkeypatch.setattr(alerter, "_deliver", broken)
+
+    assert alerter.send("run_failed", "Run r1 failed", "reason", run_id="r1") is False
+    assert "alert e-mail failed, kind=run_failed" in caplog.text
