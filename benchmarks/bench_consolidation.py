@@ -44,6 +44,7 @@ ADMIN_URL = os.environ.get(
 DATABASE = "bench_consolidation"
 FEED = "nivoda"
 RAW_TABLE = "raw_diamonds_nivoda"
+PENDING_TABLE = "raw_diamonds_nivoda_pending"
 BASE_ITEMS = 20_000
 ORIGINAL_BATCH = 100
 
@@ -87,6 +88,7 @@ def load_raw_rows(stones: int, seed: int) -> dict:
             for position, item in enumerate(items):
                 copy.write_row((position, json.dumps(item)))
         conn.execute(_GENERATE_RAW_ROWS, {"stones": stones, "base": base})
+        conn.execute(_QUEUE_ALL)
         conn.commit()
     with psycopg.connect(database_url(), autocommit=True) as conn:
         conn.execute(f"vacuum analyze {RAW_TABLE}")
@@ -119,15 +121,16 @@ order by g
 """
 
 
+_QUEUE_ALL = f"insert into {PENDING_TABLE} (raw_id) select id from {RAW_TABLE}"
+
+
 def reset_for_next_method() -> None:
     with psycopg.connect(database_url(), autocommit=True) as conn:
         conn.execute("truncate diamonds, error_logs cascade")
-        conn.execute(
-            f"update {RAW_TABLE} set status = 'pending', failure_reason = null,"
-            " claimed_at = null, claimed_by = null"
-        )
-        conn.execute(f"vacuum analyze {RAW_TABLE}")
-        conn.execute("vacuum analyze diamonds")
+        conn.execute(f"update {RAW_TABLE} set failure_reason = null")
+        conn.execute(_QUEUE_ALL)
+        for table in (RAW_TABLE, PENDING_TABLE, "diamonds"):
+            conn.execute(f"vacuum analyze {table}")
 
 
 def count_diamonds() -> int:
@@ -185,8 +188,8 @@ def run_original() -> dict:
         cursor = reader.cursor(name="raw_rows")
         cursor.itersize = 2000
         cursor.execute(
-            f"select id, payload::text from {RAW_TABLE} where status = 'pending'"
-            " order by id"
+            f"select r.id, r.payload::text from {PENDING_TABLE} p"
+            f" join {RAW_TABLE} r on r.id = p.raw_id order by r.id"
         )
         batch: list = []
         for row_id, payload_text in cursor:
@@ -225,7 +228,7 @@ def _original_batch(conn, statement, columns: list[str], batch: list) -> tuple:
     with conn.transaction():
         upserted = conn.execute(statement, arrays).rowcount
         conn.execute(
-            f"update {RAW_TABLE} set status = 'done' where id = any(%s)",
+            f"delete from {PENDING_TABLE} where raw_id = any(%s)",
             ([row_id for row_id, _ in batch if row_id not in failed_ids],),
         )
     return upserted, len(failed_ids)
@@ -294,23 +297,53 @@ def in_child(function, *args) -> dict:
         return pool.apply(function, args)
 
 
-def time_implementation(consolidators: int, batch_size: int) -> dict:
+def time_implementation(consolidators: int, batch_size: int, bulk_min_rows: int) -> dict:
+    """Run the gate's three steps: set indexes aside, consolidate, build them."""
     context = multiprocessing.get_context("spawn")
-    started_at = time.time() + 3.0
     with context.Pool(consolidators) as pool:
+        defer_seconds, deferred = timed(defer_indexes_like_the_gate, bulk_min_rows)
+        started_at = time.time() + 3.0
         pending = [
             pool.apply_async(run_implementation, (batch_size, started_at))
             for _ in range(consolidators)
         ]
         results = [task.get() for task in pending]
-    seconds = max(item["result"]["seconds"] for item in results)
+    restore_seconds, _ = timed(restore_indexes)
+    consolidate_seconds = max(item["result"]["seconds"] for item in results)
     return {
-        "seconds": seconds,
+        "seconds": defer_seconds + consolidate_seconds + restore_seconds,
+        "deferred_indexes": len(deferred),
+        "consolidate_seconds": consolidate_seconds,
+        "index_build_seconds": restore_seconds,
         "upserted": sum(item["result"]["upserted"] for item in results),
         "failed": sum(item["result"]["failed"] for item in results),
         "batches": sum(item["result"]["batches"] for item in results),
         "peak_rss_mib": max(item["peak_rss_mib"] for item in results),
     }
+
+
+def timed(function, *args) -> tuple[float, object]:
+    started = time.perf_counter()
+    result = function(*args)
+    return time.perf_counter() - started, result
+
+
+def defer_indexes_like_the_gate(bulk_min_rows: int) -> list[str]:
+    from shared import bulk_load
+
+    with psycopg.connect(database_url()) as conn:
+        pending = conn.execute(f"select count(*) from {PENDING_TABLE}").fetchone()[0]
+        stored = conn.execute("select count(*) from diamonds").fetchone()[0]
+        if bulk_load.should_defer(pending, stored, bulk_min_rows):
+            return bulk_load.defer_search_indexes(conn)
+    return []
+
+
+def restore_indexes() -> list[str]:
+    from shared import bulk_load
+
+    with psycopg.connect(database_url()) as conn:
+        return bulk_load.restore_search_indexes(conn)
 
 
 def main() -> None:
@@ -321,6 +354,9 @@ def main() -> None:
                         help="processes running consolidate_pending at once")
     parser.add_argument("--batch-size", type=int, default=5000,
                         help="raw rows per consolidation batch")
+    parser.add_argument("--bulk-min-rows", type=int, default=100_000,
+                        help="set the search indexes aside from this many pending"
+                             " stones, as the gate does (BULK_LOAD_MIN_ROWS)")
     parser.add_argument("--seed", type=int, default=7, help="catalogue seed")
     parser.add_argument("--skip-original", action="store_true",
                         help="skip the slow 100-row unnest reference")
@@ -329,7 +365,8 @@ def main() -> None:
     create_database()
     try:
         load = load_raw_rows(args.stones, args.seed)
-        implementation = time_implementation(args.consolidators, args.batch_size)
+        implementation = time_implementation(args.consolidators, args.batch_size,
+                                             args.bulk_min_rows)
         implementation["diamonds"] = count_diamonds()
         floor = in_child(run_copy_floor)
         original = None
@@ -354,6 +391,9 @@ def summarise(args, load: dict, implementation: dict, floor: dict,
         "batch_size": args.batch_size,
         **load,
         "implementation_seconds": round(implementation["seconds"], 2),
+        "implementation_consolidate_seconds": round(implementation["consolidate_seconds"], 2),
+        "implementation_index_build_seconds": round(implementation["index_build_seconds"], 2),
+        "implementation_deferred_indexes": implementation["deferred_indexes"],
         "implementation_rows_per_second": rate(implementation),
         "implementation_upserted": implementation["upserted"],
         "implementation_failed": implementation["failed"],

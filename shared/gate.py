@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 from decimal import Decimal
 
-from shared import consolidation, runs, telemetry
+from shared import bulk_load, consolidation, raw_store, runs, telemetry
 from shared.runs import ProgressSummary
 from shared.watermark import Watermark, WatermarkConflictError, advance_watermark
 
@@ -77,13 +77,25 @@ def read_progress(runtime, run_id: str) -> dict:
 
 
 def prepare_consolidation(runtime, run_id: str) -> dict:
+    """Mark the run consolidating; set the search indexes aside for a bulk load."""
     s = runtime.settings
     with runtime.pool.connection() as conn:
-        released = consolidation.release_stuck_claims(conn, s.raw_table,
-                                                      s.stuck_claim_minutes)
         runs.set_run_status(conn, run_id, "consolidating")
         conn.commit()
-    return {"released": released}
+        pending = _count_pending(conn, s.raw_table)
+        stored = _count_stored(conn, s.feed)
+        deferred = []
+        if bulk_load.should_defer(pending, stored, s.bulk_load_min_rows):
+            deferred = bulk_load.defer_search_indexes(conn)
+    log.info("consolidation prepared, run_id=%s pending=%s stored=%s deferred_indexes=%s",
+             run_id, pending, stored, len(deferred))
+    return {"pending": pending, "stored": stored, "deferred_indexes": deferred}
+
+
+def restore_indexes(runtime) -> list[str]:
+    """Build any search index that a bulk load set aside."""
+    with runtime.pool.connection() as conn:
+        return bulk_load.restore_search_indexes(conn)
 
 
 def consolidate_share(runtime, run_id: str, max_seconds: float = 240.0) -> dict:
@@ -106,13 +118,15 @@ def consolidate_share(runtime, run_id: str, max_seconds: float = 240.0) -> dict:
 def _count_pending(conn, raw_table: str) -> int:
     from psycopg import sql
 
-    query = sql.SQL("select count(*) from {} where status in ('pending', 'processing')")
-    return conn.execute(query.format(sql.Identifier(raw_table))).fetchone()[0]
+    query = sql.SQL("select count(*) from {}").format(
+        sql.Identifier(raw_store.pending_table(raw_table)))
+    return conn.execute(query).fetchone()[0]
 
 
 def finalize_run(runtime, run_id: str, partial: bool) -> dict:
     """Retire unseen stones after a complete full run; advance the watermark unless partial."""
     s = runtime.settings
+    restore_indexes(runtime)
     with runtime.pool.connection() as conn:
         run = runs.get_run(conn, run_id)
         summary = runs.summarize_progress(conn, run_id)
@@ -153,6 +167,12 @@ def finalize_run(runtime, run_id: str, partial: bool) -> dict:
             "watermark_advanced": advanced}
 
 
+def _count_stored(conn, feed: str) -> int:
+    return conn.execute(
+        "select count(*) from diamonds where feed = %s", (feed,)
+    ).fetchone()[0]
+
+
 def _count_active(conn, feed: str) -> int:
     return conn.execute(
         "select count(*) from diamonds where feed = %s and status = 'active'", (feed,)
@@ -173,6 +193,7 @@ def _advance(runtime, run: dict) -> bool:
 
 def fail_run(runtime, run_id: str, kind: str, reason: str) -> dict:
     """Mark a run failed, keep the watermark, and alert."""
+    restore_indexes(runtime)
     with runtime.pool.connection() as conn:
         runs.set_run_status(conn, run_id, "failed", reason=reason, finished=True)
         conn.commit()

@@ -46,27 +46,40 @@ def split_keyed_items(items: list[dict]) -> tuple[list[RawItem], list[dict]]:
 
 
 _UPSERT = """
-insert into {table} as raw (supplier_stone_id, offer_id, run_id, payload, payload_hash,
-                            last_seen_run_id, last_seen_partition, last_seen_pass)
-values (%s, %s, %s, %s, %s, %s, %s, %s)
-on conflict (supplier_stone_id) do update set
-    last_seen_run_id = excluded.last_seen_run_id,
-    last_seen_partition = excluded.last_seen_partition,
-    last_seen_pass = excluded.last_seen_pass,
-    offer_id = excluded.offer_id,
-    -- An unchanged payload keeps its row and its consolidation status.
-    payload = case when raw.payload_hash = excluded.payload_hash
-                   then raw.payload else excluded.payload end,
-    run_id = case when raw.payload_hash = excluded.payload_hash
-                  then raw.run_id else excluded.run_id end,
-    status = case when raw.payload_hash = excluded.payload_hash
-                  then raw.status else 'pending' end,
-    failure_reason = case when raw.payload_hash = excluded.payload_hash
-                          then raw.failure_reason end,
-    updated_at = case when raw.payload_hash = excluded.payload_hash
-                      then raw.updated_at else now() end,
-    payload_hash = excluded.payload_hash
+with stored as (
+    insert into {table} as raw (supplier_stone_id, offer_id, run_id, payload,
+                                payload_hash, last_seen_run_id, last_seen_partition,
+                                last_seen_pass)
+    values (%s, %s, %s, %s, %s, %s, %s, %s)
+    on conflict (supplier_stone_id) do update set
+        last_seen_run_id = excluded.last_seen_run_id,
+        last_seen_partition = excluded.last_seen_partition,
+        last_seen_pass = excluded.last_seen_pass,
+        offer_id = excluded.offer_id,
+        -- An unchanged payload keeps its row and its consolidation state.
+        payload = case when raw.payload_hash = excluded.payload_hash
+                       then raw.payload else excluded.payload end,
+        run_id = case when raw.payload_hash = excluded.payload_hash
+                      then raw.run_id else excluded.run_id end,
+        failure_reason = case when raw.payload_hash = excluded.payload_hash
+                              then raw.failure_reason end,
+        updated_at = case when raw.payload_hash = excluded.payload_hash
+                          then raw.updated_at else now() end,
+        payload_hash = excluded.payload_hash
+    returning id, updated_at
+)
+-- A new or changed payload waits for consolidation. updated_at is now() only
+-- when this statement wrote the payload: a repeated page finds the hash equal
+-- and queues nothing.
+insert into {pending} (raw_id)
+select id from stored where updated_at = now()
+on conflict (raw_id) do nothing
 """
+
+
+def pending_table(raw_table: str) -> str:
+    """Name the table that lists the raw rows waiting for consolidation."""
+    return f"{raw_table}_pending"
 
 
 def upsert_raw_items(
@@ -81,7 +94,8 @@ def upsert_raw_items(
     """Store a page of payloads; repeating it changes nothing."""
     if not items:
         return
-    query = sql.SQL(_UPSERT).format(table=sql.Identifier(table))
+    query = sql.SQL(_UPSERT).format(table=sql.Identifier(table),
+                                    pending=sql.Identifier(pending_table(table)))
     # Sorted keys make concurrent pages lock shared rows in the same order.
     rows = [
         (item.supplier_stone_id, item.offer_id, run_id, Jsonb(item.payload),

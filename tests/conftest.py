@@ -21,7 +21,7 @@ ADMIN_URL = os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1
 _TABLES_TO_EMPTY = (
     "api_keys, run_metadata, partition_progress, worker_runs, raw_diamonds_nivoda,"
     " hold_history, purchase_history, diamonds, error_logs, heatmap_scans,"
-    " api_rate_windows, api_hmac_signatures"
+    " api_rate_windows, api_hmac_signatures, raw_diamonds_nivoda_pending"
 )
 
 
@@ -56,7 +56,10 @@ def database_url():
 @pytest.fixture
 def clean_db(database_url):
     """The test database with every table emptied and only the default pricing rule."""
+    from shared import bulk_load
+
     with psycopg.connect(database_url, autocommit=True) as conn:
+        bulk_load.restore_search_indexes(conn)
         conn.execute(f"truncate {_TABLES_TO_EMPTY} restart identity cascade")
         conn.execute("delete from pricing_rules where id <> 1")
         conn.execute("update pricing_rules set priority = 1000, markup_ratio = 1.15,"

@@ -381,42 +381,77 @@ def test_gate_logs_decision_once(function_index, caplog, progress):
     assert len(decisions) == 1
 
 
-def test_gate_prepare_releases_stuck_claims(runtime, function_index):
+def _search_indexes(conn) -> list[str]:
+    rows = conn.execute(
+        "select indexname from pg_indexes where tablename = 'diamonds'"
+        " and indexname like 'diamonds_api_%' order by 1"
+    ).fetchall()
+    return [row[0] for row in rows]
+
+
+def _create_run_with_pending(runtime, run_id: str, stones: int) -> None:
     from shared import runs
     from shared.partitioning import PartitionPlan
 
     with runtime.pool.connection() as conn:
         runs.create_run(
-            conn,
-            run_id="run-stuck",
-            feed="nivoda",
-            run_type="full",
-            updated_from=START,
-            updated_to=START,
+            conn, run_id=run_id, feed="nivoda", run_type="full", updated_from=START,
+            updated_to=START, trace_id="t",
             plan=PartitionPlan(total=0, partitions=[], buckets=[], count_queries=0),
-            trace_id="t",
         )
-        for stone, minutes in (("stone-old", 45), ("stone-new", 5)):
-            conn.execute(
-                "insert into raw_diamonds_nivoda (supplier_stone_id, run_id, payload,"
-                " payload_hash, status, claimed_at, claimed_by, last_seen_run_id)"
-                " values (%s, 'run-stuck', '{}', 'h', 'processing',"
-                " now() - make_interval(mins => %s), 'dead-replica', 'run-stuck')",
-                (stone, minutes),
-            )
+        conn.execute(
+            "with raw as (insert into raw_diamonds_nivoda (supplier_stone_id, run_id,"
+            " payload, payload_hash, last_seen_run_id)"
+            " select 'stone-' || g, %s, '{}', 'h', %s from generate_series(1, %s) g"
+            " returning id)"
+            " insert into raw_diamonds_nivoda_pending select id from raw",
+            (run_id, run_id, stones),
+        )
         conn.commit()
 
-    result = function_index["gate_prepare"].get_user_function()("run-stuck")
 
-    assert result == {"released": 1}
+def test_gate_prepare_defers_indexes_for_a_bulk_load(runtime, function_index):
+    runtime.settings = runtime.settings.model_copy(update={"bulk_load_min_rows": 3})
+    _create_run_with_pending(runtime, "run-bulk", 4)
     with runtime.pool.connection() as conn:
-        rows = dict(
-            conn.execute(
-                "select supplier_stone_id, status from raw_diamonds_nivoda"
-            ).fetchall()
-        )
+        indexes = _search_indexes(conn)
+
+    prepared = function_index["gate_prepare"].get_user_function()("run-bulk")
+
+    assert prepared["pending"] == 4
+    assert prepared["deferred_indexes"] == indexes
+    with runtime.pool.connection() as conn:
+        assert _search_indexes(conn) == []
         status = conn.execute(
-            "select status from run_metadata where run_id = 'run-stuck'"
+            "select status from run_metadata where run_id = 'run-bulk'"
         ).fetchone()[0]
-    assert rows == {"stone-old": "pending", "stone-new": "processing"}
     assert status == "consolidating"
+
+    function_index["gate_finalize"].get_user_function()(
+        {"run_id": "run-bulk", "partial": False})
+
+    with runtime.pool.connection() as conn:
+        assert _search_indexes(conn) == indexes
+        assert conn.execute("select count(*) from deferred_indexes").fetchone()[0] == 0
+
+
+def test_gate_prepare_keeps_indexes_for_a_small_load(runtime, function_index):
+    _create_run_with_pending(runtime, "run-small", 4)
+
+    prepared = function_index["gate_prepare"].get_user_function()("run-small")
+
+    assert prepared["deferred_indexes"] == []
+    with runtime.pool.connection() as conn:
+        assert len(_search_indexes(conn)) == 5
+
+
+def test_failed_run_rebuilds_deferred_indexes(runtime, function_index):
+    runtime.settings = runtime.settings.model_copy(update={"bulk_load_min_rows": 1})
+    _create_run_with_pending(runtime, "run-broken", 2)
+    function_index["gate_prepare"].get_user_function()("run-broken")
+
+    function_index["gate_fail_run"].get_user_function()(
+        {"run_id": "run-broken", "kind": "consolidation_failed", "reason": "boom"})
+
+    with runtime.pool.connection() as conn:
+        assert len(_search_indexes(conn)) == 5

@@ -9,7 +9,7 @@ from decimal import Decimal
 import psycopg
 import pytest
 
-from shared import consolidation, db, raw_store
+from shared import analytics, consolidation, db, raw_store
 from shared.mapping import map_offer
 from simulator.catalogue import Catalogue
 
@@ -36,11 +36,18 @@ def store_raw(conn, items: list[dict]) -> None:
     conn.commit()
 
 
+PENDING_TABLE = raw_store.pending_table(RAW_TABLE)
+
+
 def raw_statuses(conn) -> dict[str, int]:
-    rows = conn.execute(
-        f"select status, count(*) from {RAW_TABLE} group by status"
-    ).fetchall()
-    return dict(rows)
+    counts = analytics.raw_counts(conn, RAW_TABLE)
+    return {state: count for state, count in counts.items() if count}
+
+
+def queue_all(conn) -> None:
+    conn.execute(f"insert into {PENDING_TABLE} select id from {RAW_TABLE}"
+                 " on conflict do nothing")
+    conn.commit()
 
 
 def consolidate(pool, batch_size: int = 100):
@@ -97,8 +104,7 @@ def test_same_raw_rows_twice_is_no_op(pool, items):
     with pool.connection() as conn:
         before = conn.execute("select max(updated_at), sum(xmin::text::bigint)"
                               " from diamonds").fetchone()
-        conn.execute(f"update {RAW_TABLE} set status = 'pending'")
-        conn.commit()
+        queue_all(conn)
     again = consolidate(pool)
     assert again.claimed == 120
     assert again.upserted == 0
@@ -142,7 +148,7 @@ def test_failing_payload_leaves_rest_consolidated(pool, items):
         assert raw_statuses(conn) == {"done": 38, "failed": 2}
         reasons = dict(conn.execute(
             f"select supplier_stone_id, failure_reason from {RAW_TABLE}"
-            " where status = 'failed'"
+            " where failure_reason is not null"
         ).fetchall())
         logs = conn.execute(
             "select supplier_stone_id, message, run_id from error_logs"
@@ -201,7 +207,7 @@ def test_locked_rows_are_skipped(pool, items):
         store_raw(conn, items[:20])
     with pool.connection() as holder:
         locked = holder.execute(
-            f"select id from {RAW_TABLE} order by id limit 5 for update"
+            f"select raw_id from {PENDING_TABLE} order by raw_id limit 5 for update"
         ).fetchall()
         result = consolidate(pool)
         holder.rollback()
@@ -211,25 +217,43 @@ def test_locked_rows_are_skipped(pool, items):
         assert raw_statuses(conn) == {"done": 15, "pending": 5}
 
 
-def test_release_stuck_claims(pool, items):
+def test_repeated_page_queues_nothing(pool, items):
     with pool.connection() as conn:
-        store_raw(conn, items[:6])
-        conn.execute(
-            f"update {RAW_TABLE} set status = 'processing', claimed_by = 'gone',"
-            " claimed_at = now() - interval '45 minutes' where id <= 2"
-        )
-        conn.execute(
-            f"update {RAW_TABLE} set status = 'processing', claimed_by = 'busy',"
-            " claimed_at = now() - interval '5 minutes' where id = 3"
-        )
-        released = consolidation.release_stuck_claims(conn, RAW_TABLE, 30)
+        store_raw(conn, items[:8])
+    consolidate(pool)
+    with pool.connection() as conn:
+        store_raw(conn, items[:8])
+        assert raw_statuses(conn) == {"done": 8}
+
+
+def test_changed_payload_is_queued_once(pool, items):
+    changed = copy.deepcopy(items[2])
+    changed["price"] += 1
+    with pool.connection() as conn:
+        store_raw(conn, items[:4])
+        store_raw(conn, [changed])
+        store_raw(conn, [changed])
+        assert conn.execute(f"select count(*) from {PENDING_TABLE}").fetchone()[0] == 4
+
+
+def test_fixed_failure_is_cleared(pool, items):
+    with pool.connection() as conn:
+        store_raw(conn, items[:3])
+        first_id = conn.execute(f"select min(id) from {RAW_TABLE}").fetchone()[0]
+        conn.execute(f"update {RAW_TABLE} set failure_reason = 'mapper bug'"
+                     " where id = %s", (first_id,))
         conn.commit()
-        assert released == 2
-        assert raw_statuses(conn) == {"pending": 5, "processing": 1}
-        claimed_by = conn.execute(
-            f"select claimed_by from {RAW_TABLE} where id <= 2"
-        ).fetchall()
-    assert claimed_by == [(None,), (None,)]
+    result = consolidate(pool)
+    assert (result.upserted, result.failed) == (3, 0)
+    with pool.connection() as conn:
+        assert raw_statuses(conn) == {"done": 3}
+
+
+def test_long_integer_parsed_as_json_loads_does():
+    payload = b'{"price": 123456789012345678901234, "carats": 0.5}'
+    parsed = consolidation._parse_payload(payload)
+    assert parsed["price"] == 123456789012345678901234
+    assert consolidation._parse_payload(b'{"price": 1234}') == {"price": 1234}
 
 
 def test_consolidation_waits_for_rule_change(pool, items):
@@ -263,7 +287,7 @@ def test_values_beyond_column_types_fail_alone(pool, items):
     with pool.connection() as conn:
         reasons = dict(conn.execute(
             f"select supplier_stone_id, failure_reason from {RAW_TABLE}"
-            " where status = 'failed'"
+            " where failure_reason is not null"
         ).fetchall())
     assert reasons[huge_price["diamond"]["id"]] == (
         f"price is {10**20} cents, expected at most {2**63 - 1}"

@@ -93,12 +93,10 @@ def get_run(run_id: str, conn: Conn) -> dict:
     return detail
 
 
-@router.get("/analytics/consolidation", summary="Raw rows by status and stuck claims")
+@router.get("/analytics/consolidation",
+            summary="Raw rows by state, search indexes set aside, open runs")
 def get_consolidation(conn: Conn, runtime: RuntimeDep) -> dict:
-    settings = runtime.settings
-    return analytics.consolidation_status(
-        conn, settings.raw_table, settings.stuck_claim_minutes
-    )
+    return analytics.consolidation_status(conn, runtime.settings.raw_table)
 
 
 @router.get("/analytics/failed-partitions", summary="Failed partitions, newest first")

@@ -1,0 +1,94 @@
+"""Set the search indexes of `diamonds` aside while a bulk load fills it.
+
+Updating seven indexes row by row is most of what an upsert into `diamonds`
+costs; building the five search indexes once from the loaded table costs a
+fraction of that. So when more stones wait for consolidation than `diamonds`
+holds for the feed (a first load, or a supplier that changed every stone),
+the gate drops the search indexes before consolidating and builds them again
+afterwards. The unique key that the upsert relies on stays.
+
+Each dropped index's definition is saved in `deferred_indexes` in the same
+transaction as the drop, and restoring is idempotent, so a crash between the
+two steps leaves a definition that the next restore builds. While the indexes
+are set aside, searches stay correct and only get slower.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import psycopg
+from psycopg import sql
+
+log = logging.getLogger(__name__)
+
+SEARCH_INDEX_PREFIX = "diamonds_api_"
+
+
+def should_defer(pending: int, stored: int, min_rows: int) -> bool:
+    """Defer the indexes when the load is large and outweighs the table."""
+    return pending >= min_rows and pending > stored
+
+
+def defer_search_indexes(conn: psycopg.Connection) -> list[str]:
+    """Drop the search indexes of `diamonds`, saving their definitions.
+
+    Returns the names dropped. Commits.
+    """
+    with conn.transaction():
+        rows = conn.execute(
+            "select indexname, indexdef from pg_indexes"
+            " where schemaname = current_schema() and tablename = 'diamonds'"
+            " and indexname like %s order by indexname",
+            (SEARCH_INDEX_PREFIX + "%",),
+        ).fetchall()
+        for name, definition in rows:
+            conn.execute(
+                "insert into deferred_indexes (index_name, table_name, definition)"
+                " values (%s, 'diamonds', %s) on conflict (index_name) do nothing",
+                (name, definition),
+            )
+            conn.execute(sql.SQL("drop index {}").format(sql.Identifier(name)))
+    names = [name for name, _ in rows]
+    if names:
+        log.info("search indexes deferred for a bulk load, indexes=%s", ",".join(names))
+    return names
+
+
+def restore_search_indexes(conn: psycopg.Connection, *,
+                           maintenance_work_mem: str = "256MB") -> list[str]:
+    """Build every deferred index again; return the names built. Commits.
+
+    One transaction per index, so that an index built stays built if a later
+    one fails. An index that already exists (built before a crash that kept
+    its row) is only forgotten.
+    """
+    built = []
+    while True:
+        with conn.transaction():
+            row = conn.execute(
+                "select index_name, definition from deferred_indexes"
+                " order by index_name limit 1 for update skip locked"
+            ).fetchone()
+            if row is None:
+                break
+            name, definition = row
+            conn.execute("select set_config('maintenance_work_mem', %s, true)",
+                         (maintenance_work_mem,))
+            if not _index_exists(conn, name):
+                conn.execute(definition)
+                built.append(name)
+            conn.execute("delete from deferred_indexes where index_name = %s", (name,))
+    if built:
+        log.info("search indexes rebuilt after a bulk load, indexes=%s", ",".join(built))
+    return built
+
+
+def deferred_index_names(conn: psycopg.Connection) -> list[str]:
+    rows = conn.execute("select index_name from deferred_indexes order by index_name")
+    return [row[0] for row in rows.fetchall()]
+
+
+def _index_exists(conn: psycopg.Connection, name: str) -> bool:
+    return conn.execute("select to_regclass(%s) is not null",
+                        (name,)).fetchone()[0]
