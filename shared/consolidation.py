@@ -109,13 +109,17 @@ def _prepare_batch(conn) -> None:
     # a pricing rule change wait for them, and them for it, so that no batch
     # prices stones with rules that a committed change has replaced.
     conn.execute("set local jit = off")
+    # A batch lost in a server crash is lost whole, its claims included, so
+    # the next consolidator takes its rows again; the commit need not wait
+    # for the disk.
+    conn.execute("set local synchronous_commit = off")
     conn.execute("lock table pricing_rules in share mode")
 
 
 _CLAIM = """
 with claimed as (
-    delete from {pending} where raw_id in (
-        select raw_id from {pending} order by raw_id limit %s for update skip locked)
+    delete from {pending} where raw_id = any(array(
+        select raw_id from {pending} order by raw_id limit %s for update skip locked))
     returning raw_id)
 select r.id, r.supplier_stone_id, r.payload, r.failure_reason is not null
 from claimed c join {raw} r on r.id = c.raw_id
