@@ -110,7 +110,7 @@ select ids.stone_id, ids.offer_id, 'bench',
            '{diamond,id}', to_jsonb(ids.stone_id)),
            '{diamond,certificate,certNumber}', to_jsonb((9000000000 + g)::text)),
            '{price}', to_jsonb(greatest(100, (b.payload ->> 'price')::bigint
-                                              + g %% 1000 - 500))),
+                                              + g %% 1000 - 500)))::json,
        md5(g::text), 'bench'
 from generate_series(0, %(stones)s - 1) g
 join bench_base b on b.position = g %% %(base)s

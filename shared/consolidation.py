@@ -134,18 +134,21 @@ def _claim(conn, raw_table: str, batch_size: int) -> list[tuple]:
     query = sql.SQL(_CLAIM).format(pending=sql.Identifier(pending_table(raw_table)),
                                    raw=sql.Identifier(raw_table))
     with conn.cursor(binary=True) as cur:
-        cur.adapters.register_loader("jsonb", JsonbTextLoader)
+        cur.adapters.register_loader("json", JsonTextLoader)
         return cur.execute(query, (batch_size,)).fetchall()
 
 
-class JsonbTextLoader(Loader):
-    """Load binary jsonb as its JSON text in bytes, for orjson to parse."""
+class JsonTextLoader(Loader):
+    """Load binary json as bytes, for orjson to parse.
+
+    The binary form of `json` is the stored text itself, so the payload
+    reaches Python without a conversion on either side.
+    """
 
     format = Format.BINARY
 
     def load(self, data) -> bytes:
-        # Binary jsonb is a version byte followed by the JSON text.
-        return bytes(data[1:])
+        return bytes(data)
 
 
 def _map_rows(claimed: list[tuple], feed: str):

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import psycopg
 from psycopg import sql
-from psycopg.types.json import Jsonb
+from psycopg.types.json import Json
 
 log = logging.getLogger(__name__)
 
@@ -98,7 +98,7 @@ def upsert_raw_items(
                                     pending=sql.Identifier(pending_table(table)))
     # Sorted keys make concurrent pages lock shared rows in the same order.
     rows = [
-        (item.supplier_stone_id, item.offer_id, run_id, Jsonb(item.payload),
+        (item.supplier_stone_id, item.offer_id, run_id, Json(item.payload),
          item.payload_hash, run_id, partition_id, pass_number)
         for item in sorted(items, key=lambda i: i.supplier_stone_id)
     ]

@@ -19,6 +19,11 @@ alter table raw_diamonds_nivoda
     drop column claimed_at,
     drop column claimed_by;
 
+-- Payloads are stored as the supplier sent them. Consolidation reads every
+-- payload once as text, and `json` hands its text over as stored, where
+-- `jsonb` is converted back to text on every read.
+alter table raw_diamonds_nivoda alter column payload type json using payload::json;
+
 -- Search indexes set aside while a bulk load fills `diamonds`, so that they
 -- are built once at the end instead of updated row by row. The definition is
 -- kept here in the same transaction as the drop, so a crash cannot lose it.
