@@ -30,7 +30,7 @@ from psycopg.adapt import Loader
 from psycopg.pq import Format
 from psycopg.types.json import Jsonb
 
-from shared.mapping import DIAMOND_RECORD_COLUMNS, MappingError, map_offer
+from shared.mapping import DIAMOND_RECORD_COLUMNS, MappingError, map_offer, replace_nul
 from shared.raw_store import pending_table
 
 log = logging.getLogger(__name__)
@@ -195,18 +195,30 @@ def _check_column_ranges(record) -> None:
 # as a regular expression on these payloads.
 _DIGITS_TO_ZERO = bytes.maketrans(b"123456789", b"000000000")
 _LONG_DIGITS = b"0" * 19
+_ESCAPED_NUL = b"\\u0000"
 
 
 def _parse_payload(payload: bytes):
-    """Parse a payload as json.loads does, with orjson where that gives the same."""
-    # orjson reads an integer beyond 64 bits as a float, where json.loads
-    # returns an int, and map_offer checks types.
-    if _LONG_DIGITS in payload.translate(_DIGITS_TO_ZERO):
-        return json.loads(payload)
+    """Parse a payload as json.loads does, with orjson where that gives the same.
+
+    Raises MappingError for text that is not a JSON document this system can
+    store. The raw table's `json` type checks only the syntax, so a number
+    beyond a double or a lone UTF-16 surrogate in a string can reach here.
+    NUL characters in strings become U+FFFD, as in error logs.
+    """
     try:
-        return orjson.loads(payload)
-    except orjson.JSONDecodeError:
-        return json.loads(payload)
+        if _LONG_DIGITS in payload.translate(_DIGITS_TO_ZERO):
+            # orjson reads an integer beyond 64 bits as a float, where
+            # json.loads returns an int, and map_offer checks types.
+            parsed = json.loads(payload)
+            # Raises for a lone surrogate, which no text column can store.
+            orjson.dumps(parsed)
+        else:
+            parsed = orjson.loads(payload)
+    except (ValueError, TypeError) as exc:
+        raise MappingError(f"payload is not valid JSON: {exc}") from None
+    # A string with an escaped NUL would fail the COPY of the whole batch.
+    return replace_nul(parsed) if _ESCAPED_NUL in payload else parsed
 
 
 def _upsert_mapped(conn, records: list) -> int:

@@ -83,10 +83,13 @@ def prepare_consolidation(runtime, run_id: str) -> dict:
         runs.set_run_status(conn, run_id, "consolidating")
         conn.commit()
         pending = _count_pending(conn, s.raw_table)
-        stored = _count_stored(conn, s.feed)
+        stored = _count_stored(conn)
         deferred = []
         if bulk_load.should_defer(pending, stored, s.bulk_load_min_rows):
             deferred = bulk_load.defer_search_indexes(conn)
+        else:
+            # Indexes left aside by a run that never reached its end.
+            bulk_load.restore_search_indexes(conn)
     log.info("consolidation prepared, run_id=%s pending=%s stored=%s deferred_indexes=%s",
              run_id, pending, stored, len(deferred))
     return {"pending": pending, "stored": stored, "deferred_indexes": deferred}
@@ -167,10 +170,9 @@ def finalize_run(runtime, run_id: str, partial: bool) -> dict:
             "watermark_advanced": advanced}
 
 
-def _count_stored(conn, feed: str) -> int:
-    return conn.execute(
-        "select count(*) from diamonds where feed = %s", (feed,)
-    ).fetchone()[0]
+def _count_stored(conn) -> int:
+    # Every feed's stones, since the search indexes serve them all.
+    return conn.execute("select count(*) from diamonds").fetchone()[0]
 
 
 def _count_active(conn, feed: str) -> int:

@@ -635,3 +635,18 @@ def _updated_at(value: Any) -> datetime | None:
     if moment.tzinfo is None:
         raise MappingError(f"updatedAt {_preview(value)} has no time zone")
     return moment
+
+
+def replace_nul(value):
+    """Return `value` with every NUL character in its strings turned into U+FFFD.
+
+    PostgreSQL text and jsonb cannot store NUL, which JSON may carry as an
+    escape.
+    """
+    if isinstance(value, str):
+        return value.replace("\x00", "\ufffd")
+    if isinstance(value, dict):
+        return {replace_nul(key): replace_nul(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [replace_nul(item) for item in value]
+    return value

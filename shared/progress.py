@@ -7,6 +7,8 @@ from dataclasses import dataclass
 import psycopg
 from psycopg.rows import class_row
 
+from shared.mapping import replace_nul
+
 
 @dataclass
 class PartitionProgress:
@@ -125,17 +127,7 @@ def log_error(
     conn.execute(
         "insert into error_logs (source, run_id, partition_id, supplier_stone_id,"
         " message, details) values (%s, %s, %s, %s, %s, %s)",
-        (source, _without_nul(run_id), partition_id, _without_nul(supplier_stone_id),
-         _without_nul(message[:4000]),
-         Jsonb(_without_nul(details)) if details is not None else None),
+        (source, replace_nul(run_id), partition_id, replace_nul(supplier_stone_id),
+         replace_nul(message[:4000]),
+         Jsonb(replace_nul(details)) if details is not None else None),
     )
-
-
-def _without_nul(value):
-    if isinstance(value, str):
-        return value.replace("\x00", "\ufffd")
-    if isinstance(value, dict):
-        return {_without_nul(key): _without_nul(item) for key, item in value.items()}
-    if isinstance(value, list | tuple):
-        return [_without_nul(item) for item in value]
-    return value

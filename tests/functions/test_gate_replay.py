@@ -410,7 +410,7 @@ def _create_run_with_pending(runtime, run_id: str, stones: int) -> None:
         conn.commit()
 
 
-def test_gate_prepare_defers_indexes_for_a_bulk_load(runtime, function_index):
+def test_prepare_defers_indexes_for_bulk(runtime, function_index):
     runtime.settings = runtime.settings.model_copy(update={"bulk_load_min_rows": 3})
     _create_run_with_pending(runtime, "run-bulk", 4)
     with runtime.pool.connection() as conn:
@@ -435,7 +435,7 @@ def test_gate_prepare_defers_indexes_for_a_bulk_load(runtime, function_index):
         assert conn.execute("select count(*) from deferred_indexes").fetchone()[0] == 0
 
 
-def test_gate_prepare_keeps_indexes_for_a_small_load(runtime, function_index):
+def test_prepare_keeps_indexes_for_small_load(runtime, function_index):
     _create_run_with_pending(runtime, "run-small", 4)
 
     prepared = function_index["gate_prepare"].get_user_function()("run-small")
@@ -445,7 +445,21 @@ def test_gate_prepare_keeps_indexes_for_a_small_load(runtime, function_index):
         assert len(_search_indexes(conn)) == 5
 
 
-def test_failed_run_rebuilds_deferred_indexes(runtime, function_index):
+def test_prepare_rebuilds_leftover_indexes(runtime, function_index):
+    from shared import bulk_load
+
+    with runtime.pool.connection() as conn:
+        bulk_load.defer_search_indexes(conn)
+    _create_run_with_pending(runtime, "run-after-crash", 4)
+
+    prepared = function_index["gate_prepare"].get_user_function()("run-after-crash")
+
+    assert prepared["deferred_indexes"] == []
+    with runtime.pool.connection() as conn:
+        assert len(_search_indexes(conn)) == 5
+
+
+def test_failed_run_rebuilds_indexes(runtime, function_index):
     runtime.settings = runtime.settings.model_copy(update={"bulk_load_min_rows": 1})
     _create_run_with_pending(runtime, "run-broken", 2)
     function_index["gate_prepare"].get_user_function()("run-broken")

@@ -10,7 +10,7 @@ import psycopg
 import pytest
 
 from shared import analytics, consolidation, db, raw_store
-from shared.mapping import map_offer
+from shared.mapping import MappingError, map_offer
 from simulator.catalogue import Catalogue
 
 RAW_TABLE = "raw_diamonds_nivoda"
@@ -249,7 +249,7 @@ def test_fixed_failure_is_cleared(pool, items):
         assert raw_statuses(conn) == {"done": 3}
 
 
-def test_long_integer_parsed_as_json_loads_does():
+def test_long_integer_parsed_exactly():
     payload = b'{"price": 123456789012345678901234, "carats": 0.5}'
     parsed = consolidation._parse_payload(payload)
     assert parsed["price"] == 123456789012345678901234
@@ -320,3 +320,59 @@ def test_retired_stone_comes_back_when_seen_again(pool, items):
     assert retired == 1
     assert status == "active"
     assert active == 10
+
+
+@pytest.mark.parametrize(
+    ("payload", "reason"),
+    [
+        (b'{"price": 1e400}', "number is infinity"),
+        (b'{"id": "\\ud800"}', "surrogate"),
+        (b'{"id": "\\ud800", "price": 123456789012345678901234}', "surrogate"),
+        (b'\xff', "not valid UTF-8"),
+    ],
+)
+def test_unstorable_json_is_mapping_error(payload, reason):
+    with pytest.raises(MappingError, match="payload is not valid JSON: .*" + reason):
+        consolidation._parse_payload(payload)
+
+
+def test_lone_surrogate_fails_its_row(pool, items):
+    with pool.connection() as conn:
+        store_raw(conn, items[:5])
+        conn.execute(
+            f"update {RAW_TABLE} set payload = replace(payload::text,"
+            " '\"diamond\"', '\"note\": \"\\ud800\", \"diamond\"')::json"
+            f" where id = (select min(id) from {RAW_TABLE})"
+        )
+        conn.commit()
+
+    result = consolidate(pool)
+
+    assert (result.upserted, result.failed) == (4, 1)
+    with pool.connection() as conn:
+        reason = conn.execute(
+            f"select failure_reason from {RAW_TABLE} where failure_reason is not null"
+        ).fetchone()[0]
+    assert reason.startswith("payload is not valid JSON: ")
+
+
+def test_escaped_nul_becomes_replacement():
+    parsed = consolidation._parse_payload(b'{"note": "a\\u0000b", "k\\u0000": ["\\u0000"]}')
+    assert parsed == {"note": "a\ufffdb", "k\ufffd": ["\ufffd"]}
+
+
+def test_nul_payload_keeps_its_stone(pool, items):
+    with_nul = copy.deepcopy(items[0])
+    with_nul["diamond"]["image"] = "https://images.example/a\x00b.jpg"
+    with pool.connection() as conn:
+        store_raw(conn, [with_nul, *items[1:3]])
+
+    result = consolidate(pool)
+
+    assert (result.upserted, result.failed) == (3, 0)
+    with pool.connection() as conn:
+        image = conn.execute(
+            "select image_url from diamonds where supplier_stone_id = %s",
+            (with_nul["diamond"]["id"],),
+        ).fetchone()[0]
+    assert image == "https://images.example/a\ufffdb.jpg"
