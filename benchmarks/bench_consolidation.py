@@ -110,7 +110,7 @@ select ids.stone_id, ids.offer_id, 'bench',
            '{diamond,id}', to_jsonb(ids.stone_id)),
            '{diamond,certificate,certNumber}', to_jsonb((9000000000 + g)::text)),
            '{price}', to_jsonb(greatest(100, (b.payload ->> 'price')::bigint
-                                              + g %% 1000 - 500)))::json,
+                                              + g %% 1000 - 500))),
        md5(g::text), 'bench'
 from generate_series(0, %(stones)s - 1) g
 join bench_base b on b.position = g %% %(base)s
@@ -127,9 +127,11 @@ _QUEUE_ALL = f"insert into {PENDING_TABLE} (raw_id) select id from {RAW_TABLE}"
 def reset_for_next_method() -> None:
     with psycopg.connect(database_url(), autocommit=True) as conn:
         conn.execute("truncate diamonds, error_logs cascade")
-        conn.execute(f"update {RAW_TABLE} set failure_reason = null")
-        conn.execute(_QUEUE_ALL)
-        for table in (RAW_TABLE, PENDING_TABLE, "diamonds"):
+        conn.execute(
+            f"update {RAW_TABLE} set status = 'pending', failure_reason = null,"
+            " claimed_at = null, claimed_by = null"
+        )
+        for table in (RAW_TABLE, "diamonds"):
             conn.execute(f"vacuum analyze {table}")
 
 
@@ -188,8 +190,8 @@ def run_original() -> dict:
         cursor = reader.cursor(name="raw_rows")
         cursor.itersize = 2000
         cursor.execute(
-            f"select r.id, r.payload::text from {PENDING_TABLE} p"
-            f" join {RAW_TABLE} r on r.id = p.raw_id order by r.id"
+            f"select id, payload::text from {RAW_TABLE} where status = 'pending'"
+            " order by id"
         )
         batch: list = []
         for row_id, payload_text in cursor:
@@ -228,7 +230,7 @@ def _original_batch(conn, statement, columns: list[str], batch: list) -> tuple:
     with conn.transaction():
         upserted = conn.execute(statement, arrays).rowcount
         conn.execute(
-            f"delete from {PENDING_TABLE} where raw_id = any(%s)",
+            f"update {RAW_TABLE} set status = 'done' where id = any(%s)",
             ([row_id for row_id, _ in batch if row_id not in failed_ids],),
         )
     return upserted, len(failed_ids)

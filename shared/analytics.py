@@ -14,11 +14,10 @@ import psycopg
 from psycopg import sql
 from psycopg.rows import dict_row
 
-from shared.raw_store import pending_table
-
 log = logging.getLogger(__name__)
 
 AVAILABILITIES = ("available", "on_hold", "sold", "unavailable")
+RAW_STATUSES = ("pending", "processing", "done", "failed")
 _ORDER_COLUMNS = (
     "id, idempotency_key, diamond_id, offer_id, status, supplier_order_id,"
     " response_status, client_name, created_at, updated_at"
@@ -60,21 +59,14 @@ def inventory_by_availability(conn: psycopg.Connection, feed: str) -> dict:
 
 
 def raw_counts(conn: psycopg.Connection, raw_table: str) -> dict[str, int]:
-    """Count the raw rows of one feed per consolidation state.
-
-    A row is pending while its id waits in the pending table, failed while it
-    carries a failure reason, and done otherwise.
-    """
-    total, failed = conn.execute(
-        sql.SQL("select count(*), count(*) filter (where failure_reason is not null)"
-                " from {}").format(sql.Identifier(raw_table))
-    ).fetchone()
-    pending = conn.execute(
-        sql.SQL("select count(*) from {}").format(
-            sql.Identifier(pending_table(raw_table)))
-    ).fetchone()[0]
-    return {"pending": pending, "done": max(0, total - pending - failed),
-            "failed": failed}
+    """Count the raw rows of one feed per consolidation status."""
+    rows = conn.execute(
+        sql.SQL("select status, count(*) from {} group by status").format(
+            sql.Identifier(raw_table)
+        )
+    ).fetchall()
+    found = dict(rows)
+    return {status: found.get(status, 0) for status in RAW_STATUSES}
 
 
 def list_runs(
@@ -140,8 +132,20 @@ def get_run_detail(conn: psycopg.Connection, run_id: str) -> dict | None:
     return {"run": run, "progress": progress, "partitions": partitions}
 
 
-def consolidation_status(conn: psycopg.Connection, raw_table: str) -> dict:
-    """Return raw rows by state, search indexes set aside, and open runs."""
+def consolidation_status(
+    conn: psycopg.Connection, raw_table: str, stuck_minutes: int
+) -> dict:
+    """Return raw rows by status, stuck claims, deferred search indexes, open runs."""
+    stuck = _fetch_all(
+        conn,
+        sql.SQL(
+            "select claimed_by, count(*) as rows, min(claimed_at) as oldest_claimed_at"
+            " from {} where status = 'processing'"
+            " and claimed_at < now() - make_interval(mins => %s)"
+            " group by claimed_by order by oldest_claimed_at"
+        ).format(sql.Identifier(raw_table)),
+        (stuck_minutes,),
+    )
     open_runs = _fetch_all(
         conn,
         "select run_id, run_type, status, started_at, expected_count"
@@ -155,6 +159,11 @@ def consolidation_status(conn: psycopg.Connection, raw_table: str) -> dict:
     return {
         "raw_by_status": raw_counts(conn, raw_table),
         "deferred_indexes": deferred,
+        "stuck_claims": {
+            "older_than_minutes": stuck_minutes,
+            "rows": sum(group["rows"] for group in stuck),
+            "claimants": stuck,
+        },
         "open_runs": open_runs,
     }
 

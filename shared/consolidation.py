@@ -3,14 +3,13 @@
 Each batch is one transaction: take ids off the pending table with
 `FOR UPDATE SKIP LOCKED` (so several consolidators share the work), map the
 payloads, stage the mapped rows with COPY, price and upsert them in one
-statement, and record the payloads that failed to map. A crash rolls the
-whole batch back, ids included, so a repeated batch neither loses nor doubles
-a stone. A consolidated raw row is not written again: leaving the pending
-table is what marks it done.
+statement, and mark the raw rows done or failed. A crash rolls the whole
+batch back, ids included, so a repeated batch neither loses nor doubles a
+stone.
 
 Where the time goes (benchmarks/README.md has the figures): parsing and
 mapping each payload in Python, then the upsert into `diamonds` and its
-indexes. A consolidator spends about half of its time waiting for PostgreSQL,
+indexes. Marking raw rows done is a heap-only update (see migration 0005). A consolidator spends about half of its time waiting for PostgreSQL,
 so running two side by side, as the gate does, keeps both the Python process
 and the server busy.
 """
@@ -59,6 +58,26 @@ class ConsolidationResult:
         return self.__dict__.copy()
 
 
+def release_stuck_claims(conn: psycopg.Connection, raw_table: str, minutes: int) -> int:
+    """Return raw rows claimed more than `minutes` ago to pending."""
+    # NOTE: batches claim ids with row locks inside one transaction and never
+    # write 'processing', so this only frees rows left by a consolidator that
+    # wrote claims (an older release, or a manual repair).
+    query = sql.SQL(
+        "with released as ("
+        " update {table} set status = 'pending', claimed_at = null, claimed_by = null"
+        " where status = 'processing' and claimed_at < now() - make_interval(mins => %s)"
+        " returning id)"
+        " insert into {pending} (raw_id) select id from released"
+        " on conflict (raw_id) do nothing"
+    ).format(table=sql.Identifier(raw_table),
+             pending=sql.Identifier(pending_table(raw_table)))
+    released = conn.execute(query, (minutes,)).rowcount
+    if released:
+        log.warning("released stuck claims, table=%s rows=%s", raw_table, released)
+    return released
+
+
 def consolidate_pending(
     pool, *, feed: str, raw_table: str, batch_size: int, max_seconds: float | None = None,
 ) -> ConsolidationResult:
@@ -96,7 +115,6 @@ def consolidate_batch(
             return BatchResult(0, 0, 0)
         mapped, failures = _map_rows(claimed, feed)
         upserted = _upsert_mapped(conn, [record for _, record in mapped])
-        _clear_old_failures(conn, raw_table, claimed, failures)
         _mark_failed(conn, raw_table, failures)
     log.debug("batch consolidated, worker_id=%s claimed=%s upserted=%s failed=%s",
               worker_id, len(claimed), upserted, len(failures))
@@ -121,40 +139,42 @@ with claimed as (
     delete from {pending} where raw_id = any(array(
         select raw_id from {pending} order by raw_id limit %s for update skip locked))
     returning raw_id)
-select r.id, r.supplier_stone_id, r.payload, r.failure_reason is not null
-from claimed c join {raw} r on r.id = c.raw_id
+update {raw} r set status = 'done', failure_reason = null, claimed_at = null,
+    claimed_by = null
+from claimed c where r.id = c.raw_id
+returning r.id, r.supplier_stone_id, r.payload
 """
 
 
 def _claim(conn, raw_table: str, batch_size: int) -> list[tuple]:
     """Take up to `batch_size` ids off the pending table; return their raw rows.
 
-    Each row is (id, supplier_stone_id, payload as JSON bytes, failed before).
+    Each row is (id, supplier_stone_id, payload as JSON bytes). The rows are
+    marked done at once, in the batch's transaction: the rows that fail to
+    map are marked failed before it commits, and a batch that fails rolls
+    the marks back with the claims.
     """
     query = sql.SQL(_CLAIM).format(pending=sql.Identifier(pending_table(raw_table)),
                                    raw=sql.Identifier(raw_table))
     with conn.cursor(binary=True) as cur:
-        cur.adapters.register_loader("json", JsonTextLoader)
+        cur.adapters.register_loader("jsonb", JsonbTextLoader)
         return cur.execute(query, (batch_size,)).fetchall()
 
 
-class JsonTextLoader(Loader):
-    """Load binary json as bytes, for orjson to parse.
-
-    The binary form of `json` is the stored text itself, so the payload
-    reaches Python without a conversion on either side.
-    """
+class JsonbTextLoader(Loader):
+    """Load binary jsonb as its JSON text in bytes, for orjson to parse."""
 
     format = Format.BINARY
 
     def load(self, data) -> bytes:
-        return bytes(data)
+        # Binary jsonb is a version byte followed by the JSON text.
+        return bytes(data[1:])
 
 
 def _map_rows(claimed: list[tuple], feed: str):
     mapped = []
     failures = []
-    for row_id, stone_id, payload, _ in claimed:
+    for row_id, stone_id, payload in claimed:
         try:
             record = map_offer(_parse_payload(payload), feed)
             _check_column_ranges(record)
@@ -202,8 +222,7 @@ def _parse_payload(payload: bytes):
     """Parse a payload as json.loads does, with orjson where that gives the same.
 
     Raises MappingError for text that is not a JSON document this system can
-    store. The raw table's `json` type checks only the syntax, so a number
-    beyond a double or a lone UTF-16 surrogate in a string can reach here.
+    store: a number beyond a double or a lone UTF-16 surrogate in a string.
     NUL characters in strings become U+FFFD, as in error logs.
     """
     try:
@@ -212,7 +231,7 @@ def _parse_payload(payload: bytes):
             # json.loads returns an int, and map_offer checks types.
             parsed = json.loads(payload)
             # Raises for a lone surrogate, which no text column can store.
-            orjson.dumps(parsed)
+            json.dumps(parsed, ensure_ascii=False).encode()
         else:
             parsed = orjson.loads(payload)
     except (ValueError, TypeError) as exc:
@@ -317,25 +336,13 @@ def _upsert_statement(columns: list[str]) -> sql.Composed:
 _UPSERT_STAGED = _upsert_statement(list(DIAMOND_RECORD_COLUMNS))
 
 
-def _clear_old_failures(conn, raw_table: str, claimed: list[tuple],
-                        failures: list[tuple]) -> None:
-    """Clear the failure of rows that failed before and mapped this time."""
-    failed_now = {row_id for row_id, _, _ in failures}
-    recovered = [row[0] for row in claimed if row[3] and row[0] not in failed_now]
-    if recovered:
-        conn.execute(
-            sql.SQL("update {table} set failure_reason = null where id = any(%s)")
-            .format(table=sql.Identifier(raw_table)),
-            (recovered,),
-        )
-
-
 def _mark_failed(conn, raw_table: str, failures: list[tuple]) -> None:
     if not failures:
         return
     with conn.cursor() as cur:
         cur.executemany(
-            sql.SQL("update {table} set failure_reason = %s where id = %s").format(
+            sql.SQL("update {table} set status = 'failed', failure_reason = %s,"
+                    " claimed_at = null, claimed_by = null where id = %s").format(
                 table=sql.Identifier(raw_table)),
             [(reason, row_id) for row_id, _, reason in failures],
         )

@@ -80,6 +80,8 @@ def prepare_consolidation(runtime, run_id: str) -> dict:
     """Mark the run consolidating; set the search indexes aside for a bulk load."""
     s = runtime.settings
     with runtime.pool.connection() as conn:
+        released = consolidation.release_stuck_claims(conn, s.raw_table,
+                                                      s.stuck_claim_minutes)
         runs.set_run_status(conn, run_id, "consolidating")
         conn.commit()
         pending = _count_pending(conn, s.raw_table)
@@ -92,7 +94,8 @@ def prepare_consolidation(runtime, run_id: str) -> dict:
             bulk_load.restore_search_indexes(conn)
     log.info("consolidation prepared, run_id=%s pending=%s stored=%s deferred_indexes=%s",
              run_id, pending, stored, len(deferred))
-    return {"pending": pending, "stored": stored, "deferred_indexes": deferred}
+    return {"released": released, "pending": pending, "stored": stored,
+            "deferred_indexes": deferred}
 
 
 def restore_indexes(runtime) -> list[str]:

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import psycopg
 from psycopg import sql
-from psycopg.types.json import Json
+from psycopg.types.json import Jsonb
 
 log = logging.getLogger(__name__)
 
@@ -56,11 +56,13 @@ with stored as (
         last_seen_partition = excluded.last_seen_partition,
         last_seen_pass = excluded.last_seen_pass,
         offer_id = excluded.offer_id,
-        -- An unchanged payload keeps its row and its consolidation state.
+        -- An unchanged payload keeps its row and its consolidation status.
         payload = case when raw.payload_hash = excluded.payload_hash
                        then raw.payload else excluded.payload end,
         run_id = case when raw.payload_hash = excluded.payload_hash
                       then raw.run_id else excluded.run_id end,
+        status = case when raw.payload_hash = excluded.payload_hash
+                      then raw.status else 'pending' end,
         failure_reason = case when raw.payload_hash = excluded.payload_hash
                               then raw.failure_reason end,
         updated_at = case when raw.payload_hash = excluded.payload_hash
@@ -98,7 +100,7 @@ def upsert_raw_items(
                                     pending=sql.Identifier(pending_table(table)))
     # Sorted keys make concurrent pages lock shared rows in the same order.
     rows = [
-        (item.supplier_stone_id, item.offer_id, run_id, Json(item.payload),
+        (item.supplier_stone_id, item.offer_id, run_id, Jsonb(item.payload),
          item.payload_hash, run_id, partition_id, pass_number)
         for item in sorted(items, key=lambda i: i.supplier_stone_id)
     ]

@@ -61,6 +61,7 @@ class Settings(BaseSettings):
     gate_timeout_hours: float = Field(6.0, gt=0)
     consolidation_batch_size: int = Field(5000, ge=1)
     consolidation_parallelism: int = Field(2, ge=1, le=32)
+    stuck_claim_minutes: int = Field(30, ge=1)
     # A consolidation with at least this many pending stones, and more of them
     # than `diamonds` holds for the feed, builds the search indexes afterwards.
     bulk_load_min_rows: int = Field(100_000, ge=1)

@@ -337,7 +337,7 @@ class ChaosScenario:
         with self.runtime.pool.connection() as conn:
             failed = conn.execute(
                 "select supplier_stone_id, failure_reason from raw_diamonds_nivoda"
-                " where failure_reason is not null"
+                " where status = 'failed'"
             ).fetchall()
             logged = {
                 row[0]

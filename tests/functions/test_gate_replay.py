@@ -381,6 +381,48 @@ def test_gate_logs_decision_once(function_index, caplog, progress):
     assert len(decisions) == 1
 
 
+def test_gate_prepare_releases_stuck_claims(runtime, function_index):
+    from shared import runs
+    from shared.partitioning import PartitionPlan
+
+    with runtime.pool.connection() as conn:
+        runs.create_run(
+            conn,
+            run_id="run-stuck",
+            feed="nivoda",
+            run_type="full",
+            updated_from=START,
+            updated_to=START,
+            plan=PartitionPlan(total=0, partitions=[], buckets=[], count_queries=0),
+            trace_id="t",
+        )
+        for stone, minutes in (("stone-old", 45), ("stone-new", 5)):
+            conn.execute(
+                "insert into raw_diamonds_nivoda (supplier_stone_id, run_id, payload,"
+                " payload_hash, status, claimed_at, claimed_by, last_seen_run_id)"
+                " values (%s, 'run-stuck', '{}', 'h', 'processing',"
+                " now() - make_interval(mins => %s), 'dead-replica', 'run-stuck')",
+                (stone, minutes),
+            )
+        conn.commit()
+
+    result = function_index["gate_prepare"].get_user_function()("run-stuck")
+
+    assert result["released"] == 1
+    assert result["deferred_indexes"] == []
+    with runtime.pool.connection() as conn:
+        rows = dict(
+            conn.execute(
+                "select supplier_stone_id, status from raw_diamonds_nivoda"
+            ).fetchall()
+        )
+        status = conn.execute(
+            "select status from run_metadata where run_id = 'run-stuck'"
+        ).fetchone()[0]
+    assert rows == {"stone-old": "pending", "stone-new": "processing"}
+    assert status == "consolidating"
+
+
 def _search_indexes(conn) -> list[str]:
     rows = conn.execute(
         "select indexname from pg_indexes where tablename = 'diamonds'"

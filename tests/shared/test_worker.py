@@ -89,7 +89,7 @@ def progress_rows(runtime, run_id: str) -> list[tuple]:
 def raw_rows(runtime) -> dict[str, tuple]:
     with runtime.pool.connection() as conn:
         rows = conn.execute(
-            "select supplier_stone_id, payload_hash, p.raw_id is not null,"
+            "select supplier_stone_id, payload_hash, status, p.raw_id is not null,"
             " last_seen_run_id from raw_diamonds_nivoda r"
             " left join raw_diamonds_nivoda_pending p on p.raw_id = r.id"
         ).fetchall()
@@ -119,8 +119,9 @@ def assert_clean_run(runtime, run_id: str, expected_total: int) -> None:
     assert sum(row[5] for row in rows) == expected_total
     stored = raw_rows(runtime)
     assert len(stored) == expected_total
-    assert {row[2] for row in stored.values()} == {run_id}
-    assert all(row[1] for row in stored.values()), "every new stone waits for consolidation"
+    assert {row[3] for row in stored.values()} == {run_id}
+    assert {row[1] for row in stored.values()} == {"pending"}
+    assert all(row[2] for row in stored.values()), "every new stone is queued"
 
 
 def test_worker_clean_run_stores_every_stone(runtime, queue, worker, simulator):
@@ -449,6 +450,7 @@ def test_worker_consolidation_twice_same_result(runtime, queue, worker, function
             "select supplier_stone_id, offer_id, priced_price_cents,"
             " updated_at from diamonds order by 1"
         ).fetchall()
+        conn.execute("update raw_diamonds_nivoda set status = 'pending'")
         conn.execute("insert into raw_diamonds_nivoda_pending"
                      " select id from raw_diamonds_nivoda")
         conn.commit()

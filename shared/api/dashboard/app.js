@@ -601,16 +601,24 @@ async function renderConsolidation(main, token) {
   page(main, "Consolidation",
     h("div", { class: "cards" },
       Object.entries(raw).map(([name, count]) => card(`Raw rows ${name}`, formatCount(count))),
+      card(`Stuck claims (over ${status.stuck_claims.older_than_minutes} min)`, formatCount(status.stuck_claims.rows)),
       card("Search indexes set aside", formatCount(status.deferred_indexes.length))),
     h("section", { class: "panel", "aria-labelledby": "raw-title" },
       h("h3", { id: "raw-title" }, "Raw rows by status"),
       barChart(Object.entries(raw).map(([name, count]) => [name, count, formatCount(count),
-        { pending: "#a86400", done: "#1d7a46", failed: "#b3261e" }[name]]), "Raw rows by status")),
+        { pending: "#a86400", processing: "#1f5fae", done: "#1d7a46", failed: "#b3261e" }[name]]), "Raw rows by status")),
     h("section", { class: "panel", "aria-labelledby": "consolidate-title" },
       h("h3", { id: "consolidate-title" }, "Consolidate a run"),
       runs.items.length
         ? h("div", { class: "actions" }, field("Run", runSelect), consolidateButton, resumeButton)
         : h("p", { class: "muted" }, "No runs yet.")),
+    h("section", { class: "panel", "aria-labelledby": "stuck-title" },
+      h("h3", { id: "stuck-title" }, "Stuck claims"),
+      table([
+        { label: "Claimed by", cell: (c) => c.claimed_by || "–" },
+        { label: "Rows", num: true, cell: (c) => formatCount(c.rows) },
+        { label: "Oldest claim", cell: (c) => formatTime(c.oldest_claimed_at) },
+      ], status.stuck_claims.claimants, { empty: "No stuck claims." })),
     h("section", { class: "panel", "aria-labelledby": "deferred-title" },
       h("h3", { id: "deferred-title" }, "Search indexes set aside for a bulk load"),
       table([

@@ -94,9 +94,12 @@ def get_run(run_id: str, conn: Conn) -> dict:
 
 
 @router.get("/analytics/consolidation",
-            summary="Raw rows by state, search indexes set aside, open runs")
+            summary="Raw rows by status, stuck claims, deferred search indexes")
 def get_consolidation(conn: Conn, runtime: RuntimeDep) -> dict:
-    return analytics.consolidation_status(conn, runtime.settings.raw_table)
+    settings = runtime.settings
+    return analytics.consolidation_status(
+        conn, settings.raw_table, settings.stuck_claim_minutes
+    )
 
 
 @router.get("/analytics/failed-partitions", summary="Failed partitions, newest first")

@@ -188,17 +188,35 @@ def test_failed_partitions_and_error_logs(synced, admin):
     assert all_logs["count"] == 2
 
 
-def test_consolidation_shows_pending_failed_and_deferred(synced, admin):
+def test_consolidation_shows_stuck_claims(synced, admin):
     host, _ = synced
     with host.runtime.pool.connection() as conn:
         conn.execute(
-            "insert into raw_diamonds_nivoda_pending select id from raw_diamonds_nivoda"
-            " order by id limit 3"
+            "update raw_diamonds_nivoda set status = 'processing',"
+            " claimed_by = 'replica-a', claimed_at = now() - interval '2 hours'"
+            " where id in (select id from raw_diamonds_nivoda order by id"
+            " limit 3)"
         )
         conn.execute(
-            "update raw_diamonds_nivoda set failure_reason = 'bad shape'"
-            " where id = (select max(id) from raw_diamonds_nivoda)"
+            "update raw_diamonds_nivoda set status = 'processing',"
+            " claimed_by = 'replica-b', claimed_at = now()"
+            " where id in (select id from raw_diamonds_nivoda"
+            " where status = 'done' order by id limit 2)"
         )
+
+    body = admin.get("/api/v2/analytics/consolidation").json()
+
+    assert body["raw_by_status"]["processing"] == 5
+    assert body["raw_by_status"]["done"] == 1995
+    assert body["stuck_claims"]["rows"] == 3
+    assert body["stuck_claims"]["older_than_minutes"] == 30
+    assert [c["claimed_by"] for c in body["stuck_claims"]["claimants"]] == ["replica-a"]
+    assert body["open_runs"] == []
+
+
+def test_consolidation_lists_deferred_indexes(synced, admin):
+    host, _ = synced
+    with host.runtime.pool.connection() as conn:
         conn.execute(
             "insert into deferred_indexes (index_name, table_name, definition)"
             " values ('diamonds_api_example', 'diamonds', 'create index ...')"
@@ -207,11 +225,8 @@ def test_consolidation_shows_pending_failed_and_deferred(synced, admin):
     body = admin.get("/api/v2/analytics/consolidation").json()
 
     with host.runtime.pool.connection() as conn:
-        conn.execute("truncate raw_diamonds_nivoda_pending, deferred_indexes")
-        conn.execute("update raw_diamonds_nivoda set failure_reason = null")
-    assert body["raw_by_status"] == {"pending": 3, "done": 1996, "failed": 1}
+        conn.execute("truncate deferred_indexes")
     assert [d["index_name"] for d in body["deferred_indexes"]] == ["diamonds_api_example"]
-    assert body["open_runs"] == []
 
 
 def test_holds_and_orders_listed(synced, admin):
