@@ -9,9 +9,10 @@ stone.
 
 Where the time goes (benchmarks/README.md has the figures): parsing and
 mapping each payload in Python, then the upsert into `diamonds` and its
-indexes. Marking raw rows done is a heap-only update (see migration 0005). A consolidator spends about half of its time waiting for PostgreSQL,
-so running two side by side, as the gate does, keeps both the Python process
-and the server busy.
+indexes. Marking raw rows done is a heap-only update (see migration 0005).
+A consolidator spends about half of its time waiting for PostgreSQL, so
+running two side by side, as the gate does, keeps both the Python process and
+the server busy.
 """
 
 from __future__ import annotations
@@ -134,10 +135,18 @@ def _prepare_batch(conn) -> None:
     conn.execute("lock table pricing_rules in share mode")
 
 
+# The raw rows are locked before their ids leave the pending table, and a row
+# that a worker is rewriting is skipped. A worker locks the raw row first and
+# then adds its id to the pending table, so taking the two locks in the other
+# order would let a worker and a consolidator wait for each other.
 _CLAIM = """
-with claimed as (
-    delete from {pending} where raw_id = any(array(
-        select raw_id from {pending} order by raw_id limit %s for update skip locked))
+with candidates as (
+    select raw_id from {pending} order by raw_id limit %s for update skip locked),
+locked as (
+    select r.id from {raw} r where r.id = any(array(select raw_id from candidates))
+    for no key update of r skip locked),
+claimed as (
+    delete from {pending} where raw_id = any(array(select id from locked))
     returning raw_id)
 update {raw} r set status = 'done', failure_reason = null, claimed_at = null,
     claimed_by = null

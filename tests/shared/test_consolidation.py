@@ -371,3 +371,31 @@ def test_unstorable_json_is_mapping_error(payload, reason):
 def test_escaped_nul_becomes_replacement():
     parsed = consolidation._parse_payload(b'{"note": "a\\u0000b", "k\\u0000": ["\\u0000"]}')
     assert parsed == {"note": "a\ufffdb", "k\ufffd": ["\ufffd"]}
+
+
+def test_row_being_rewritten_is_skipped(pool, items):
+    changed = copy.deepcopy(items[0])
+    changed["price"] += 1
+    with pool.connection() as conn:
+        store_raw(conn, items[:4])
+    with pool.connection() as writer:
+        # A worker storing a new payload holds the raw row while it queues it.
+        keyed, _ = raw_store.split_keyed_items([changed])
+        writer.execute(f"update {RAW_TABLE} set offer_id = offer_id"
+                       " where supplier_stone_id = %s", (changed["diamond"]["id"],))
+
+        result = consolidate(pool)
+
+        raw_store.upsert_raw_items(writer, RAW_TABLE, keyed, run_id="run-2",
+                                   partition_id=0, pass_number=1)
+        writer.commit()
+    assert (result.claimed, result.upserted) == (3, 3)
+    again = consolidate(pool)
+    assert (again.claimed, again.upserted) == (1, 1)
+    with pool.connection() as conn:
+        price = conn.execute(
+            "select feed_price_cents from diamonds where supplier_stone_id = %s",
+            (changed["diamond"]["id"],),
+        ).fetchone()[0]
+        assert raw_statuses(conn) == {"done": 4}
+    assert price == changed["price"]
