@@ -128,8 +128,8 @@ def _prepare_batch(conn) -> None:
     # a pricing rule change wait for them, and them for it, so that no batch
     # prices stones with rules that a committed change has replaced.
     conn.execute("set local jit = off")
-    # A batch lost in a server crash is lost whole, its claims included, so
-    # the next consolidator takes its rows again; the commit need not wait
+    # A batch lost in a server crash is lost whole, claims included, and
+    # another consolidator takes its rows again. So the commit need not wait
     # for the disk.
     conn.execute("set local synchronous_commit = off")
     conn.execute("lock table pricing_rules in share mode")
@@ -231,8 +231,10 @@ def _parse_payload(payload: bytes):
     """Parse a payload as json.loads does, with orjson where that gives the same.
 
     Raises MappingError for text that is not a JSON document this system can
-    store: a number beyond a double or a lone UTF-16 surrogate in a string.
-    NUL characters in strings become U+FFFD, as in error logs.
+    store, such as a lone UTF-16 surrogate in a string, and turns NUL
+    characters in strings into U+FFFD, as error logs do. jsonb rejects both
+    when a worker stores a payload, so these checks guard rows written by
+    other tools.
     """
     try:
         if _LONG_DIGITS in payload.translate(_DIGITS_TO_ZERO):

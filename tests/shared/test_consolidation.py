@@ -379,7 +379,7 @@ def test_row_being_rewritten_is_skipped(pool, items):
     with pool.connection() as conn:
         store_raw(conn, items[:4])
     with pool.connection() as writer:
-        # A worker storing a new payload holds the raw row while it queues it.
+        # A worker storing a new payload locks the raw row, then queues its id.
         keyed, _ = raw_store.split_keyed_items([changed])
         writer.execute(f"update {RAW_TABLE} set offer_id = offer_id"
                        " where supplier_stone_id = %s", (changed["diamond"]["id"],))
