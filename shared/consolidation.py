@@ -22,6 +22,7 @@ import logging
 import time
 import uuid
 from dataclasses import dataclass
+from decimal import Decimal
 
 import orjson
 import psycopg
@@ -115,7 +116,8 @@ def consolidate_batch(
         if not claimed:
             return BatchResult(0, 0, 0)
         mapped, failures = _map_rows(claimed, feed)
-        upserted = _upsert_mapped(conn, [record for _, record in mapped])
+        upserted, rejected = _upsert_batch(conn, mapped)
+        failures += rejected
         _mark_failed(conn, raw_table, failures)
     log.debug("batch consolidated, worker_id=%s claimed=%s upserted=%s failed=%s",
               worker_id, len(claimed), upserted, len(failures))
@@ -196,17 +198,29 @@ def _map_rows(claimed: list[tuple], feed: str):
 
 _MAX_BIGINT = 2**63 - 1
 _MAX_INTEGER = 2**31 - 1
+# Pricing multiplies the price by a markup_ratio, a numeric(8, 4) below
+# 10,000, and stores the product as bigint.
+_MAX_PRICE_CENTS = _MAX_BIGINT // 10_000
+# numeric(8, 3) rounds half away from zero, so smaller carats are stored as 0.
+_MIN_CARATS = Decimal("0.0005")
 
 
 def _check_column_ranges(record) -> None:
-    """Raise MappingError for an integer that its column cannot store.
+    """Raise MappingError for a value that its column cannot store.
 
-    One such value would otherwise fail the COPY of the whole batch, on
-    every retry.
+    One such value would otherwise fail the COPY or the upsert of the whole
+    batch, on every retry. With the price at most _MAX_PRICE_CENTS and the
+    carats at least _MIN_CARATS, the price per carat fits bigint as well.
     """
-    if record.feed_price_cents > _MAX_BIGINT:
+    if record.feed_price_cents > _MAX_PRICE_CENTS:
         raise MappingError(
-            f"price is {record.feed_price_cents} cents, expected at most {_MAX_BIGINT}"
+            f"price is {record.feed_price_cents} cents, expected at most "
+            f"{_MAX_PRICE_CENTS}"
+        )
+    if record.carats < _MIN_CARATS:
+        raise MappingError(
+            f"certificate.carats is {record.carats}, expected at least {_MIN_CARATS},"
+            " since the column keeps 3 decimal places"
         )
     for days, field in (
         (record.delivery_days_min, "min_business_days"),
@@ -249,6 +263,43 @@ def _parse_payload(payload: bytes):
         raise MappingError(f"payload is not valid JSON: {exc}") from None
     # A string with an escaped NUL would fail the COPY of the whole batch.
     return replace_nul(parsed) if _ESCAPED_NUL in payload else parsed
+
+
+# Errors that one row's values can cause in the COPY or the upsert: a value
+# out of range or a violated constraint in PostgreSQL, an index entry too
+# large, or an integer too large for psycopg's binary dumper.
+_ROW_ERRORS = (psycopg.DataError, psycopg.IntegrityError,
+               psycopg.errors.ProgramLimitExceeded, OverflowError)
+
+
+def _upsert_batch(conn, mapped: list[tuple]) -> tuple[int, list[tuple]]:
+    """Upsert the mapped rows and return the count upserted and the rows rejected.
+
+    When one row's values make the COPY or the upsert fail, each row is tried
+    again on its own, so that the row fails alone and the rest are stored.
+    Rejected rows are (id, supplier_stone_id, reason), like _map_rows failures.
+    """
+    try:
+        with conn.transaction():
+            return _upsert_mapped(conn, [record for _, record in mapped]), []
+    except _ROW_ERRORS as exc:
+        log.warning("batch upsert failed, retrying row by row, rows=%s error=%s",
+                    len(mapped), _first_line(exc))
+    upserted = 0
+    rejected = []
+    for row_id, record in mapped:
+        try:
+            with conn.transaction():
+                upserted += _upsert_mapped(conn, [record])
+        except _ROW_ERRORS as exc:
+            rejected.append((row_id, record.supplier_stone_id,
+                             f"row not stored: {_first_line(exc)}"))
+    return upserted, rejected
+
+
+def _first_line(exc: Exception) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def _upsert_mapped(conn, records: list) -> int:
@@ -308,7 +359,12 @@ def _copy_values(record) -> list:
 def _dump_json(value) -> bytes:
     # orjson writes these dicts of strings, numbers, booleans and nulls as
     # json.dumps does, in a fraction of the time.
-    return orjson.dumps(value)
+    try:
+        return orjson.dumps(value)
+    except orjson.JSONEncodeError:
+        # orjson rejects integers beyond 64 bits, which attributes copy from
+        # the payload as they are. jsonb stores them as numeric.
+        return json.dumps(value, separators=(",", ":")).encode()
 
 
 def _upsert_statement(columns: list[str]) -> sql.Composed:

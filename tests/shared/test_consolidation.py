@@ -322,9 +322,109 @@ def test_values_beyond_column_types_fail_alone(pool, items):
             " where status = 'failed'"
         ).fetchall())
     assert reasons[huge_price["diamond"]["id"]] == (
-        f"price is {10**20} cents, expected at most {2**63 - 1}"
+        f"price is {10**20} cents, expected at most {(2**63 - 1) // 10_000}"
     )
     assert "max_business_days is 2147483648" in reasons[far_delivery["diamond"]["id"]]
+
+
+def test_price_overflowing_pricing_fails_alone(pool, items):
+    # Fits bigint, but not once the markup of 1.15 is applied.
+    near_limit = copy.deepcopy(items[1])
+    near_limit["price"] = 2**62
+    tiny = copy.deepcopy(items[2])
+    tiny["diamond"]["certificate"]["carats"] = 1e-12
+    with pool.connection() as conn:
+        store_raw(conn, [items[0], near_limit, tiny, items[3]])
+    result = consolidate(pool)
+    assert result.upserted == 2
+    assert result.failed == 2
+    with pool.connection() as conn:
+        reasons = dict(conn.execute(
+            f"select supplier_stone_id, failure_reason from {RAW_TABLE}"
+            " where status = 'failed'"
+        ).fetchall())
+    assert reasons[near_limit["diamond"]["id"]] == (
+        f"price is {2**62} cents, expected at most {(2**63 - 1) // 10_000}"
+    )
+    assert reasons[tiny["diamond"]["id"]] == (
+        "certificate.carats is 1E-12, expected at least 0.0005,"
+        " since the column keeps 3 decimal places"
+    )
+
+
+def test_largest_price_and_markup_fit(pool, items):
+    extreme = copy.deepcopy(items[0])
+    extreme["price"] = (2**63 - 1) // 10_000
+    extreme["diamond"]["certificate"]["carats"] = 0.0005
+    with pool.connection() as conn:
+        conn.execute("update pricing_rules set markup_ratio = 9999.9999")
+        store_raw(conn, [extreme])
+    result = consolidate(pool)
+    assert (result.upserted, result.failed) == (1, 0)
+    with pool.connection() as conn:
+        carats, per_carat, priced = conn.execute(
+            "select carats, price_per_carat_cents, priced_price_cents from diamonds"
+        ).fetchone()
+    assert carats == Decimal("0.001")
+    assert per_carat == extreme["price"] * 2000
+    assert priced == round(Decimal(extreme["price"]) * Decimal("9999.9999"))
+
+
+def test_integers_beyond_64_bits_kept_in_attributes(pool, items):
+    odd = copy.deepcopy(items[1])
+    odd["discount"] = 10**30
+    odd["diamond"]["delivery_time"] = {"min_business_days": 1, "max_business_days": 2,
+                                       "cutoff": 10**20}
+    with pool.connection() as conn:
+        store_raw(conn, [items[0], odd])
+    result = consolidate(pool)
+    assert (result.upserted, result.failed) == (2, 0)
+    with pool.connection() as conn:
+        attributes = conn.execute(
+            "select attributes from diamonds where supplier_stone_id = %s",
+            (odd["diamond"]["id"],),
+        ).fetchone()[0]
+    assert attributes["discount"] == 10**30
+    assert attributes["delivery_time"]["cutoff"] == 10**20
+
+
+def test_row_rejected_by_upsert_fails_alone(pool, items, monkeypatch):
+    # Without the range checks, one price overflows bigint when the markup is
+    # applied in PostgreSQL, and one price per carat in psycopg's dumper.
+    monkeypatch.setattr(consolidation, "_check_column_ranges", lambda record: None)
+    overflowing_markup = copy.deepcopy(items[2])
+    overflowing_markup["price"] = 9 * 10**18
+    overflowing_markup["diamond"]["certificate"]["carats"] = 2.0
+    overflowing_per_carat = copy.deepcopy(items[4])
+    overflowing_per_carat["price"] = 2**62
+    overflowing_per_carat["diamond"]["certificate"]["carats"] = 0.5
+    with pool.connection() as conn:
+        store_raw(conn, [*items[:2], overflowing_markup, items[3], overflowing_per_carat,
+                         items[5]])
+
+    result = consolidate(pool)
+
+    assert result.claimed == 6
+    assert result.upserted == 4
+    assert result.failed == 2
+    with pool.connection() as conn:
+        assert raw_statuses(conn) == {"done": 4, "failed": 2}
+        reasons = dict(conn.execute(
+            f"select supplier_stone_id, failure_reason from {RAW_TABLE}"
+            " where status = 'failed'"
+        ).fetchall())
+        stored = conn.execute("select count(*) from diamonds").fetchone()[0]
+        logged = conn.execute(
+            "select count(*) from error_logs where source = 'consolidation'"
+        ).fetchone()[0]
+    assert reasons[overflowing_markup["diamond"]["id"]] == (
+        "row not stored: bigint out of range"
+    )
+    assert reasons[overflowing_per_carat["diamond"]["id"]] == (
+        "row not stored: int too big to convert"
+    )
+    assert stored == 4
+    assert logged == 2
 
 
 def test_retired_stone_comes_back_when_seen_again(pool, items):
