@@ -25,6 +25,7 @@ Normalisation rules:
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
@@ -649,4 +650,27 @@ def replace_nul(value):
         return {replace_nul(key): replace_nul(item) for key, item in value.items()}
     if isinstance(value, list | tuple):
         return [replace_nul(item) for item in value]
+    return value
+
+
+# NUL and the UTF-16 surrogates, which json.loads returns for an escape such
+# as \ud800 that is not part of a pair.
+_UNSTORABLE_CHARACTERS = re.compile("[\x00\ud800-\udfff]")
+
+
+def replace_unstorable_characters(value):
+    """Return `value` with NUL and surrogates in its strings turned into U+FFFD.
+
+    PostgreSQL text and jsonb store neither, and psycopg cannot encode a lone
+    surrogate as UTF-8. Keys of objects are replaced too.
+    """
+    if isinstance(value, str):
+        return _UNSTORABLE_CHARACTERS.sub("\ufffd", value)
+    if isinstance(value, dict):
+        return {
+            replace_unstorable_characters(key): replace_unstorable_characters(item)
+            for key, item in value.items()
+        }
+    if isinstance(value, list | tuple):
+        return [replace_unstorable_characters(item) for item in value]
     return value

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import psycopg
 from psycopg.rows import class_row
 
-from shared.mapping import replace_nul
+from shared.mapping import replace_unstorable_characters
 
 
 @dataclass
@@ -119,15 +119,15 @@ def log_error(
     supplier_stone_id: str | None = None,
     details: dict | None = None,
 ) -> None:
-    """Insert one error_logs row; NUL characters are stored as U+FFFD."""
+    """Insert one error_logs row, storing NUL and lone surrogates as U+FFFD."""
     from psycopg.types.json import Jsonb
 
-    # PostgreSQL text and jsonb reject NUL, and the errors worth logging (a
-    # malformed message, a bad supplier value) are the ones that may carry it.
+    # PostgreSQL text and jsonb reject both, and the errors worth logging (a
+    # malformed message, a bad supplier value) are the ones that may carry them.
+    clean = replace_unstorable_characters
     conn.execute(
         "insert into error_logs (source, run_id, partition_id, supplier_stone_id,"
         " message, details) values (%s, %s, %s, %s, %s, %s)",
-        (source, replace_nul(run_id), partition_id, replace_nul(supplier_stone_id),
-         replace_nul(message[:4000]),
-         Jsonb(replace_nul(details)) if details is not None else None),
+        (source, clean(run_id), partition_id, clean(supplier_stone_id),
+         clean(message[:4000]), Jsonb(clean(details)) if details is not None else None),
     )

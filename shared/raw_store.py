@@ -5,11 +5,14 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import re
 from dataclasses import dataclass
 
 import psycopg
 from psycopg import sql
 from psycopg.types.json import Jsonb
+
+from shared.mapping import replace_unstorable_characters
 
 log = logging.getLogger(__name__)
 
@@ -22,27 +25,54 @@ class RawItem:
     payload_hash: str
 
 
+# A btree index entry can be at most 2,704 bytes with PostgreSQL's default
+# 8 kB pages. The stone id is the raw table's unique key and, after the feed,
+# the key of `diamonds`, so a longer id could fail the whole page.
+MAX_STONE_ID_BYTES = 1000
+
+# JSON escapes of NUL and of the UTF-16 surrogates, as json.dumps writes them
+# with its default ensure_ascii. A character beyond U+FFFF, written as a
+# surrogate pair, matches too and only costs a pass that changes nothing.
+_UNSTORABLE_ESCAPE = re.compile(r"\\u(?:0000|d[89a-f])")
+
+
+def _canonical_json(payload) -> str:
+    return json.dumps(payload, sort_keys=True, separators=(",", ":"))
+
+
 def hash_payload(payload: dict) -> str:
-    canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(canonical.encode()).hexdigest()
+    return hashlib.sha256(_canonical_json(payload).encode()).hexdigest()
 
 
-def split_keyed_items(items: list[dict]) -> tuple[list[RawItem], list[dict]]:
+def split_keyed_items(items: list[dict]) -> tuple[list[RawItem], list[tuple[dict, str]]]:
     """Key items by stone id, keeping the last copy of a repeated stone.
 
-    Returns the keyed items and the items that carry no usable stone id.
+    NUL characters and lone UTF-16 surrogates in keys and strings become
+    U+FFFD first, because jsonb rejects them and one such string would fail
+    the whole page on every delivery. Returns the keyed items and the skipped
+    items, each with the reason it was skipped.
     """
     keyed: dict[str, RawItem] = {}
-    unkeyed = []
+    skipped = []
     for item in items:
+        canonical = _canonical_json(item)
+        if _UNSTORABLE_ESCAPE.search(canonical):
+            item = replace_unstorable_characters(item)
+            canonical = _canonical_json(item)
         diamond = item.get("diamond") if isinstance(item, dict) else None
         stone_id = diamond.get("id") if isinstance(diamond, dict) else None
         if not isinstance(stone_id, str) or not stone_id:
-            unkeyed.append(item)
+            skipped.append((item, "diamond.id is missing or not a non-empty string"))
+            continue
+        size = len(stone_id.encode())
+        if size > MAX_STONE_ID_BYTES:
+            skipped.append((item, f"diamond.id is {size} bytes long, expected at most"
+                                  f" {MAX_STONE_ID_BYTES}"))
             continue
         offer_id = item.get("id") if isinstance(item.get("id"), str) else None
-        keyed[stone_id] = RawItem(stone_id, offer_id, item, hash_payload(item))
-    return list(keyed.values()), unkeyed
+        payload_hash = hashlib.sha256(canonical.encode()).hexdigest()
+        keyed[stone_id] = RawItem(stone_id, offer_id, item, payload_hash)
+    return list(keyed.values()), skipped
 
 
 _UPSERT = """

@@ -95,13 +95,13 @@ def _fetch_and_store(runtime, item: WorkItem, expected_count: int) -> PageOutcom
             partition_query(item), offset=item.offset, limit=limit, context=context
         )
         items = page.items[:limit]
-    keyed, unkeyed = raw_store.split_keyed_items(items)
+    keyed, skipped = raw_store.split_keyed_items(items)
     next_offset = item.offset + len(items)
 
     with runtime.pool.connection() as conn, conn.transaction():
-        for bad in unkeyed:
+        for bad, reason in skipped:
             progress_store.log_error(
-                conn, "worker", "item without diamond.id skipped",
+                conn, "worker", f"item skipped: {reason}",
                 run_id=item.run_id, partition_id=item.partition_id,
                 details={"offset": item.offset, "offer_id": str(bad.get("id"))[:100]},
             )

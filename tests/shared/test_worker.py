@@ -6,12 +6,14 @@ messages built from a LocalQueue, against PostgreSQL and the simulator.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 
 import pytest
 from azure.functions.servicebus import ServiceBusMessage
 
+from shared import raw_store
 from shared import worker as worker_module
 from shared.local_queue import LocalQueue, QueuedMessage
 from shared.nivoda import NivodaClient
@@ -599,3 +601,149 @@ def test_finalize_keeps_stones_after_failed_partition(
     ) == 1
     assert result["retired"] == 0
     assert withdrawn <= _active_stones(runtime)
+
+
+def edit_served_items(monkeypatch, simulator, edits: dict) -> None:
+    """Apply `edits[stone_id](item)` to each listed stone as the simulator serves it.
+
+    The simulator encodes the edited item with json.dumps, so a NUL or a lone
+    surrogate reaches the worker as a \\u escape, as a supplier would send it.
+    """
+    catalogue = simulator.catalogue
+    build_items = catalogue.build_items
+
+    def build_edited(positions):
+        items = build_items(positions)
+        for item in items:
+            edit = edits.get(item["diamond"]["id"])
+            if edit is not None:
+                edit(item)
+        return items
+
+    monkeypatch.setattr(catalogue, "build_items", build_edited)
+
+
+def test_worker_stores_page_with_unstorable_characters(
+    runtime, queue, worker, simulator, monkeypatch, function_index
+):
+    first, second, third = (item["diamond"]["id"]
+                            for item in simulator.catalogue.build_items([0, 1, 2]))
+
+    def nul_in_value(item):
+        item["diamond"]["certificate"]["girdle"] = "THIN\x00MEDIUM"
+
+    def surrogate_in_value(item):
+        item["diamond"]["supplier"]["name"] = "Gems \ud800 Ltd"
+
+    def both_in_ids(item):
+        item["diamond"]["id"] += "\x00"
+        item["id"] += "\udfff"
+
+    edit_served_items(monkeypatch, simulator, {
+        first: nul_in_value, second: surrogate_in_value, third: both_in_ids,
+    })
+    started = start_run(runtime, run_type="full")
+
+    drain(worker, queue)
+
+    assert_clean_run(runtime, started.run_id, 2000)
+    assert queue.dead_letters == []
+    with runtime.pool.connection() as conn:
+        payloads = dict(conn.execute(
+            "select supplier_stone_id, payload from raw_diamonds_nivoda"
+            " where supplier_stone_id = any(%s)", ([first, second, third + "\ufffd"],),
+        ).fetchall())
+    assert payloads[first]["diamond"]["certificate"]["girdle"] == "THIN\ufffdMEDIUM"
+    assert payloads[second]["diamond"]["supplier"]["name"] == "Gems \ufffd Ltd"
+    assert payloads[third + "\ufffd"]["id"].endswith("\ufffd")
+
+    consolidated = function_index["gate_consolidate"].get_user_function()(
+        started.run_id)
+
+    assert consolidated["upserted"] == 2000
+    assert consolidated["failed"] == 0
+    with runtime.pool.connection() as conn:
+        supplier_name = conn.execute(
+            "select supplier_name from diamonds where supplier_stone_id = %s", (second,)
+        ).fetchone()[0]
+        offer_id = conn.execute(
+            "select offer_id from diamonds where supplier_stone_id = %s",
+            (third + "\ufffd",),
+        ).fetchone()[0]
+    assert supplier_name == "Gems \ufffd Ltd"
+    assert offer_id.endswith("\ufffd")
+
+
+def test_split_keyed_items_replaces_in_keys():
+    item = {"id": "offer", "diamond": {"id": "stone", "note\x00": "x", "\udfff": "y"}}
+
+    keyed, skipped = raw_store.split_keyed_items([item])
+
+    assert skipped == []
+    assert keyed[0].payload["diamond"]["note\ufffd"] == "x"
+    assert keyed[0].payload["diamond"]["\ufffd"] == "y"
+    assert keyed[0].payload_hash == raw_store.hash_payload(keyed[0].payload)
+
+
+def test_split_keyed_items_keeps_unicode_intact():
+    # A character beyond U+FFFF is written as a surrogate pair by json.dumps.
+    item = {"id": "offer", "diamond": {"id": "stone", "note": "\U0001f48e \\u0000"}}
+
+    keyed, _ = raw_store.split_keyed_items([item])
+
+    assert keyed[0].payload == item
+    assert keyed[0].payload_hash == raw_store.hash_payload(item)
+
+
+def test_worker_repeated_page_with_nul_queues_nothing(
+    runtime, queue, worker, simulator, monkeypatch
+):
+    stone_id = simulator.catalogue.build_items([0])[0]["diamond"]["id"]
+
+    def nul_in_value(item):
+        item["diamond"]["image"] = "https://media.example.test/\x00.jpg"
+
+    edit_served_items(monkeypatch, simulator, {stone_id: nul_in_value})
+    first = start_run(runtime, run_type="full")
+    drain(worker, queue)
+    _consolidate_and_finalize(runtime, first.run_id)
+
+    again = start_run(runtime, run_type="full")
+    drain(worker, queue)
+
+    payload_hash, status, queued, last_seen_run_id = raw_rows(runtime)[stone_id]
+    assert last_seen_run_id == again.run_id
+    assert status == "done"
+    assert queued is False, "an unchanged payload is not queued again"
+
+
+def test_worker_skips_stone_id_too_long_to_index(
+    runtime, queue, worker, simulator, monkeypatch
+):
+    stone_id = simulator.catalogue.build_items([0])[0]["diamond"]["id"]
+    # Hex digests do not compress, so the index entry keeps all 3,000 bytes.
+    long_id = "".join(hashlib.sha256(bytes([index])).hexdigest()
+                      for index in range(47))[:3000]
+
+    def lengthen_id(item):
+        item["diamond"]["id"] = long_id
+
+    edit_served_items(monkeypatch, simulator, {stone_id: lengthen_id})
+    started = start_run(runtime, run_type="full")
+
+    drain(worker, queue)
+
+    rows = progress_rows(runtime, started.run_id)
+    assert [row[1] for row in rows] == ["done"] * len(rows)
+    assert queue.dead_letters == []
+    stored = raw_rows(runtime)
+    assert len(stored) == 1999
+    assert long_id not in stored
+    with runtime.pool.connection() as conn:
+        logged = conn.execute(
+            "select message from error_logs where source = 'worker'"
+        ).fetchall()
+    assert logged
+    assert {message for (message,) in logged} == {
+        "item skipped: diamond.id is 3000 bytes long, expected at most 1000"
+    }
