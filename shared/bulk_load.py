@@ -59,28 +59,43 @@ def restore_search_indexes(conn: psycopg.Connection, *,
                            maintenance_work_mem: str = "256MB") -> list[str]:
     """Build every deferred index again; return the names built. Commits.
 
-    One transaction per index, so that an index built stays built if a later
+    One transaction per index, so that an index built stays built if another
     one fails. An index that already exists (built before a crash that kept
-    its row) is only forgotten.
+    its row) is only forgotten. An index that fails to build keeps its
+    definition, the others are still built, and the first error is raised
+    at the end.
     """
     built = []
+    errors: dict[str, psycopg.Error] = {}
     while True:
-        with conn.transaction():
-            row = conn.execute(
-                "select index_name, definition from deferred_indexes"
-                " order by index_name limit 1 for update skip locked"
-            ).fetchone()
-            if row is None:
-                break
-            name, definition = row
-            conn.execute("select set_config('maintenance_work_mem', %s, true)",
-                         (maintenance_work_mem,))
-            if not _index_exists(conn, name):
-                conn.execute(definition)
-                built.append(name)
-            conn.execute("delete from deferred_indexes where index_name = %s", (name,))
+        name = None
+        try:
+            with conn.transaction():
+                row = conn.execute(
+                    "select index_name, definition from deferred_indexes"
+                    " where index_name <> all(%s)"
+                    " order by index_name limit 1 for update skip locked",
+                    (list(errors),),
+                ).fetchone()
+                if row is None:
+                    break
+                name, definition = row
+                conn.execute("select set_config('maintenance_work_mem', %s, true)",
+                             (maintenance_work_mem,))
+                if not _index_exists(conn, name):
+                    conn.execute(definition)
+                    built.append(name)
+                conn.execute("delete from deferred_indexes where index_name = %s",
+                             (name,))
+        except psycopg.Error as exc:
+            if name is None or conn.broken:
+                raise
+            log.error("search index not rebuilt, index=%s error=%s", name, exc)
+            errors[name] = exc
     if built:
         log.info("search indexes rebuilt after a bulk load, indexes=%s", ",".join(built))
+    if errors:
+        raise next(iter(errors.values()))
     return built
 
 

@@ -18,6 +18,8 @@ from __future__ import annotations
 import logging
 from decimal import Decimal
 
+import psycopg
+
 from shared import bulk_load, consolidation, raw_store, runs, telemetry
 from shared.runs import ProgressSummary
 from shared.watermark import Watermark, WatermarkConflictError, advance_watermark
@@ -197,8 +199,24 @@ def _advance(runtime, run: dict) -> bool:
 
 
 def fail_run(runtime, run_id: str, kind: str, reason: str) -> dict:
-    """Mark a run failed, keep the watermark, and alert."""
-    restore_indexes(runtime)
+    """Mark a run failed, keep the watermark, and alert.
+
+    A search index that fails to build does not stop this: the alert names
+    it, and the next consolidation tries to build it again.
+    """
+    alert_body = reason
+    try:
+        restore_indexes(runtime)
+    except psycopg.Error as exc:
+        with runtime.pool.connection() as conn:
+            waiting = bulk_load.deferred_index_names(conn)
+        log.error("search indexes not rebuilt, run_id=%s indexes=%s error=%s", run_id,
+                  ",".join(waiting), exc)
+        alert_body = (
+            f"{reason}\nSearch indexes still set aside, so searches are slow:"
+            f" {', '.join(waiting)} ({exc}). The next consolidation tries to build"
+            " them again."
+        )
     with runtime.pool.connection() as conn:
         runs.set_run_status(conn, run_id, "failed", reason=reason, finished=True)
         conn.commit()
@@ -208,7 +226,7 @@ def fail_run(runtime, run_id: str, kind: str, reason: str) -> dict:
         _record_duration(run, runtime.settings.feed, "failed")
     log.error("run failed, run_id=%s feed=%s kind=%s reason=%s", run_id,
               runtime.settings.feed, kind, reason)
-    runtime.alerts.send(kind, f"Run {run_id} failed", reason, run_id=run_id)
+    runtime.alerts.send(kind, f"Run {run_id} failed", alert_body, run_id=run_id)
     return {"status": "failed", "kind": kind}
 
 

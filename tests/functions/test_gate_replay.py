@@ -511,3 +511,46 @@ def test_failed_run_rebuilds_indexes(runtime, function_index):
 
     with runtime.pool.connection() as conn:
         assert len(_search_indexes(conn)) == 5
+
+
+class RecordingAlerts:
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, str]] = []
+
+    def send(self, kind: str, subject: str, body: str, **ids: object) -> bool:
+        self.sent.append((kind, body))
+        return True
+
+
+def test_failed_run_recorded_when_rebuild_fails(runtime, function_index):
+    alerts = RecordingAlerts()
+    runtime._overrides["alerts"] = alerts
+    runtime.settings = runtime.settings.model_copy(update={"bulk_load_min_rows": 1})
+    _create_run_with_pending(runtime, "run-no-rebuild", 2)
+    function_index["gate_prepare"].get_user_function()("run-no-rebuild")
+    with runtime.pool.connection() as conn:
+        definition = conn.execute(
+            "select definition from deferred_indexes"
+            " where index_name = 'diamonds_api_price'"
+        ).fetchone()[0]
+        conn.execute("update deferred_indexes set definition = 'create index broken"
+                     " on nowhere (x)' where index_name = 'diamonds_api_price'")
+        conn.commit()
+
+    result = function_index["gate_fail_run"].get_user_function()(
+        {"run_id": "run-no-rebuild", "kind": "consolidation_failed", "reason": "boom"})
+
+    assert result == {"status": "failed", "kind": "consolidation_failed"}
+    with runtime.pool.connection() as conn:
+        status = conn.execute(
+            "select status from run_metadata where run_id = 'run-no-rebuild'"
+        ).fetchone()[0]
+        indexes = _search_indexes(conn)
+        waiting = conn.execute("select index_name from deferred_indexes").fetchall()
+        conn.execute("update deferred_indexes set definition = %s", (definition,))
+        conn.commit()
+    assert status == "failed"
+    assert len(indexes) == 4
+    assert waiting == [("diamonds_api_price",)]
+    assert [kind for kind, _ in alerts.sent] == ["consolidation_failed"]
+    assert "diamonds_api_price" in alerts.sent[0][1]
