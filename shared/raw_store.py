@@ -40,6 +40,10 @@ def _canonical_json(payload) -> str:
     return json.dumps(payload, sort_keys=True, separators=(",", ":"))
 
 
+def _type_name(value) -> str:
+    return "null" if value is None else type(value).__name__
+
+
 def hash_payload(payload: dict) -> str:
     return hashlib.sha256(_canonical_json(payload).encode()).hexdigest()
 
@@ -55,11 +59,14 @@ def split_keyed_items(items: list[dict]) -> tuple[list[RawItem], list[tuple[dict
     keyed: dict[str, RawItem] = {}
     skipped = []
     for item in items:
+        if not isinstance(item, dict):
+            skipped.append((item, f"item is {_type_name(item)}, expected an object"))
+            continue
         canonical = _canonical_json(item)
         if _UNSTORABLE_ESCAPE.search(canonical):
             item = replace_unstorable_characters(item)
             canonical = _canonical_json(item)
-        diamond = item.get("diamond") if isinstance(item, dict) else None
+        diamond = item.get("diamond")
         stone_id = diamond.get("id") if isinstance(diamond, dict) else None
         if not isinstance(stone_id, str) or not stone_id:
             skipped.append((item, "diamond.id is missing or not a non-empty string"))

@@ -103,7 +103,7 @@ def _fetch_and_store(runtime, item: WorkItem, expected_count: int) -> PageOutcom
             progress_store.log_error(
                 conn, "worker", f"item skipped: {reason}",
                 run_id=item.run_id, partition_id=item.partition_id,
-                details={"offset": item.offset, "offer_id": str(bad.get("id"))[:100]},
+                details={"offset": item.offset, "offer_id": _offer_id_of(bad)},
             )
         raw_store.upsert_raw_items(
             conn, runtime.settings.raw_table, keyed, run_id=item.run_id,
@@ -127,6 +127,10 @@ def _fetch_and_store(runtime, item: WorkItem, expected_count: int) -> PageOutcom
         return PageOutcome("finished", len(items))
     runtime.sender.send([item.next_page(next_offset)])
     return PageOutcome("fetched", len(items))
+
+
+def _offer_id_of(item) -> str | None:
+    return str(item.get("id"))[:100] if isinstance(item, dict) else None
 
 
 def finish_partition(runtime, item: WorkItem) -> None:

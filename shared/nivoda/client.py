@@ -518,9 +518,12 @@ def _log_retry(
 def _search_page(response: _Response, context: RequestContext) -> SearchPage:
     result = response.data.get("diamonds_by_query")
     items = result.get("items") if isinstance(result, dict) else None
-    if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
+    # An item that is not an object (a null in a complete response) stays in
+    # the list, so that the page keeps its length for paging. The raw store
+    # skips it and logs why.
+    if not isinstance(items, list):
         raise InvalidResponseError(
-            "diamonds_by_query returned no list of item objects",
+            "diamonds_by_query returned no list of items",
             **context.error_fields(),
         )
     total_count = result.get("total_count")

@@ -747,3 +747,30 @@ def test_worker_skips_stone_id_too_long_to_index(
     assert {message for (message,) in logged} == {
         "item skipped: diamond.id is 3000 bytes long, expected at most 1000"
     }
+
+
+def test_worker_skips_null_item(runtime, queue, worker, simulator, monkeypatch):
+    catalogue = simulator.catalogue
+    build_items = catalogue.build_items
+    missing = build_items([0])[0]["diamond"]["id"]
+
+    def build_with_null(positions):
+        return [None if item["diamond"]["id"] == missing else item
+                for item in build_items(positions)]
+
+    monkeypatch.setattr(catalogue, "build_items", build_with_null)
+    started = start_run(runtime, run_type="full")
+
+    drain(worker, queue)
+
+    assert queue.dead_letters == []
+    rows = progress_rows(runtime, started.run_id)
+    assert "failed" not in {row[1] for row in rows}
+    stored = raw_rows(runtime)
+    assert len(stored) == 1999
+    assert missing not in stored
+    with runtime.pool.connection() as conn:
+        logged = conn.execute(
+            "select message from error_logs where source = 'worker'"
+        ).fetchall()
+    assert ("item skipped: item is null, expected an object",) in logged

@@ -440,6 +440,15 @@ def test_search_rejects_missing_items(fake_nivoda, make_client):
         make_client().search(QUERY, offset=0, limit=50)
 
 
+def test_search_keeps_null_items(fake_nivoda, make_client):
+    page = {"items": [SAMPLE_ITEM, None, "x"], "total_count": 3}
+    fake_nivoda.enqueue("Search", body={"data": {"diamonds_by_query": page}})
+
+    result = make_client().search(QUERY, offset=0, limit=50)
+
+    assert result.items == [SAMPLE_ITEM, None, "x"]
+
+
 def test_create_hold_sends_stone_id(fake_nivoda, make_client):
     result = make_client().create_hold("7c9e6679-7425-40de-944b-e07fc1f90ae7")
 
