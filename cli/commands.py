@@ -48,6 +48,20 @@ def migrate(args) -> int:
     return 0
 
 
+def requeue_failed(args) -> int:
+    """Queue the raw rows that failed to map; the next consolidation takes them."""
+    from shared import consolidation
+
+    runtime = _local_runtime()
+    try:
+        with runtime.pool.connection() as conn:
+            queued = consolidation.requeue_failed(conn, runtime.settings.raw_table)
+    finally:
+        runtime.close()
+    print(f"{queued} failed raw rows queued for the next consolidation")
+    return 0
+
+
 def api_keys(args) -> int:
     runtime = _local_runtime()
     try:

@@ -59,6 +59,11 @@ def build_parser() -> argparse.ArgumentParser:
     runs.add_argument("run_id")
     runs.add_argument("--workers", type=int, default=4, help="worker threads")
 
+    commands.add_parser(
+        "requeue-failed",
+        help="queue the raw rows that failed to map (after a mapping fix); the next"
+        " consolidation, such as `runs consolidate RUN_ID`, takes them",
+    )
     commands.add_parser("migrate", help="apply database migrations")
     return parser
 

@@ -80,6 +80,26 @@ def release_stuck_claims(conn: psycopg.Connection, raw_table: str, minutes: int)
     return released
 
 
+def requeue_failed(conn: psycopg.Connection, raw_table: str) -> int:
+    """Queue every raw row that failed to map for the next consolidation.
+
+    For use after a mapping fix: a failed row is otherwise taken again only
+    when its payload changes. Returns the number of rows queued. Commits.
+    """
+    query = sql.SQL(
+        "with queued as ("
+        " update {table} set status = 'pending', failure_reason = null"
+        " where status = 'failed' returning id)"
+        " insert into {pending} (raw_id) select id from queued"
+        " on conflict (raw_id) do nothing"
+    ).format(table=sql.Identifier(raw_table),
+             pending=sql.Identifier(pending_table(raw_table)))
+    with conn.transaction():
+        queued = conn.execute(query).rowcount
+    log.info("failed raw rows queued again, table=%s rows=%s", raw_table, queued)
+    return queued
+
+
 def consolidate_pending(
     pool, *, feed: str, raw_table: str, batch_size: int, max_seconds: float | None = None,
 ) -> ConsolidationResult:

@@ -77,3 +77,21 @@ def test_sync_while_run_active_names_the_cancel_command(runtime, cli_env, capsys
 
     assert code == 2
     assert "diamond-opus runs cancel stuck-run" in capsys.readouterr().err
+
+
+def test_requeue_failed_command(runtime, cli_env, capsys):
+    with runtime.pool.connection() as conn:
+        conn.execute(
+            "insert into raw_diamonds_nivoda (supplier_stone_id, run_id, payload,"
+            " payload_hash, status, failure_reason, last_seen_run_id)"
+            " values ('stone-1', 'run-1', '{}', 'h', 'failed', 'bad shape', 'run-1')"
+        )
+
+    assert main(["requeue-failed"]) == 0
+
+    assert capsys.readouterr().out.strip() == (
+        "1 failed raw rows queued for the next consolidation"
+    )
+    with runtime.pool.connection() as conn:
+        queued = conn.execute("select count(*) from raw_diamonds_nivoda_pending").fetchone()
+    assert queued == (1,)

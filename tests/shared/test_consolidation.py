@@ -499,3 +499,22 @@ def test_row_being_rewritten_is_skipped(pool, items):
         ).fetchone()[0]
         assert raw_statuses(conn) == {"done": 4}
     assert price == changed["price"]
+
+
+def test_requeue_failed_rows(pool, items):
+    broken = copy.deepcopy(items[1])
+    broken["price"] = "a lot"
+    with pool.connection() as conn:
+        store_raw(conn, [items[0], broken, items[2]])
+    assert consolidate(pool).failed == 1
+
+    with pool.connection() as conn:
+        queued = consolidation.requeue_failed(conn, RAW_TABLE)
+        assert raw_statuses(conn) == {"done": 2, "pending": 1}
+        reasons = conn.execute(
+            f"select failure_reason from {RAW_TABLE} where status = 'pending'"
+        ).fetchall()
+    assert queued == 1
+    assert reasons == [(None,)]
+    again = consolidate(pool)
+    assert (again.claimed, again.failed) == (1, 1)
