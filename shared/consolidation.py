@@ -65,16 +65,11 @@ def release_stuck_claims(conn: psycopg.Connection, raw_table: str, minutes: int)
     # NOTE: batches claim ids with row locks inside one transaction and never
     # write 'processing', so this only frees rows left by a consolidator that
     # wrote claims (an older release, or a manual repair).
-    query = sql.SQL(
-        "with released as ("
-        " update {table} set status = 'pending', claimed_at = null, claimed_by = null"
-        " where status = 'processing' and claimed_at < now() - make_interval(mins => %s)"
-        " returning id)"
-        " insert into {pending} (raw_id) select id from released"
-        " on conflict (raw_id) do nothing"
-    ).format(table=sql.Identifier(raw_table),
-             pending=sql.Identifier(pending_table(raw_table)))
-    released = conn.execute(query, (minutes,)).rowcount
+    released = _return_to_pending(
+        conn, raw_table,
+        "status = 'processing' and claimed_at < now() - make_interval(mins => %s)",
+        (minutes,),
+    )
     if released:
         log.warning("released stuck claims, table=%s rows=%s", raw_table, released)
     return released
@@ -86,18 +81,23 @@ def requeue_failed(conn: psycopg.Connection, raw_table: str) -> int:
     For use after a mapping fix: a failed row is otherwise taken again only
     when its payload changes. Returns the number of rows queued. Commits.
     """
+    with conn.transaction():
+        queued = _return_to_pending(conn, raw_table, "status = 'failed'", ())
+    log.info("failed raw rows queued again, table=%s rows=%s", raw_table, queued)
+    return queued
+
+
+def _return_to_pending(conn, raw_table: str, condition: str, params: tuple) -> int:
+    """Set the raw rows matching `condition` to pending and queue their ids."""
     query = sql.SQL(
-        "with queued as ("
-        " update {table} set status = 'pending', failure_reason = null"
-        " where status = 'failed' returning id)"
-        " insert into {pending} (raw_id) select id from queued"
+        "with returned as ("
+        " update {table} set status = 'pending', failure_reason = null,"
+        " claimed_at = null, claimed_by = null where " + condition + " returning id)"
+        " insert into {pending} (raw_id) select id from returned"
         " on conflict (raw_id) do nothing"
     ).format(table=sql.Identifier(raw_table),
              pending=sql.Identifier(pending_table(raw_table)))
-    with conn.transaction():
-        queued = conn.execute(query).rowcount
-    log.info("failed raw rows queued again, table=%s rows=%s", raw_table, queued)
-    return queued
+    return conn.execute(query, params).rowcount
 
 
 def consolidate_pending(
