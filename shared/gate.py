@@ -139,14 +139,8 @@ def finalize_run(runtime, run_id: str, partial: bool) -> dict:
         run = runs.get_run(conn, run_id)
         summary = runs.summarize_progress(conn, run_id)
         retired = 0
-        complete = summary.done == summary.total and summary.drifted == 0
-        if run["run_type"] == "full" and complete and not partial:
-            retired = consolidation.retire_unseen(conn, feed=s.feed, raw_table=s.raw_table,
-                                                  run_id=run_id)
-        elif run["run_type"] == "full":
-            log.warning("unseen stones kept: run not proven complete, run_id=%s done=%s"
-                        " total=%s drifted=%s", run_id, summary.done, summary.total,
-                        summary.drifted)
+        if run["run_type"] == "full":
+            retired = _retire_unseen(runtime, conn, run, summary, partial)
         consolidated = _count_active(conn, s.feed)
 
     # A partial run leaves the watermark where it is: the stones of its failed
@@ -173,6 +167,31 @@ def finalize_run(runtime, run_id: str, partial: bool) -> dict:
         )
     return {"status": status, "retired": retired, "consolidated": consolidated,
             "watermark_advanced": advanced}
+
+
+def _retire_unseen(runtime, conn, run: dict, summary: ProgressSummary,
+                   partial: bool) -> int:
+    """Retire the stones a complete full run did not see, unless a later run started.
+
+    Each run stores its id as `last_seen_run_id` on the raw rows it fetches.
+    After a later run, retiring by this run's id would delete every stone that
+    the later run fetched. Resuming or consolidating an older full run gets here.
+    """
+    settings = runtime.settings
+    run_id = run["run_id"]
+    complete = summary.done == summary.total and summary.drifted == 0
+    if not complete or partial:
+        log.warning("unseen stones kept: run not proven complete, run_id=%s done=%s"
+                    " total=%s drifted=%s", run_id, summary.done, summary.total,
+                    summary.drifted)
+        return 0
+    later_run_id = runs.find_later_run(conn, run)
+    if later_run_id is not None:
+        log.warning("unseen stones kept: a later run started, run_id=%s"
+                    " later_run_id=%s", run_id, later_run_id)
+        return 0
+    return consolidation.retire_unseen(conn, feed=settings.feed,
+                                       raw_table=settings.raw_table, run_id=run_id)
 
 
 def _count_stored(conn) -> int:

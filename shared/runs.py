@@ -127,3 +127,13 @@ def find_active_run(conn: psycopg.Connection, feed: str) -> str | None:
         (feed,),
     ).fetchone()
     return row[0] if row else None
+
+
+def find_later_run(conn: psycopg.Connection, run: dict) -> str | None:
+    """Return the newest run of the run's feed that started after it, if any."""
+    row = conn.execute(
+        "select run_id from run_metadata where feed = %s and started_at > %s"
+        " order by started_at desc limit 1",
+        (run["feed"], run["started_at"]),
+    ).fetchone()
+    return row[0] if row else None

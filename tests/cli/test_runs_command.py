@@ -59,6 +59,28 @@ def test_runs_retry_without_failures_is_an_error(local_host, cli_env, capsys):
     assert "no failed partitions" in capsys.readouterr().err
 
 
+def _active_stones(runtime) -> int:
+    with runtime.pool.connection() as conn:
+        return conn.execute(
+            "select count(*) from diamonds where status = 'active'").fetchone()[0]
+
+
+@pytest.mark.parametrize("action", ["resume", "consolidate"])
+def test_older_full_run_retires_nothing(local_host, cli_env, capsys, action):
+    older = run_sync(local_host, "full")
+    newer = run_sync(local_host, "full")
+    local_host.stop()
+    stones = _active_stones(local_host.runtime)
+
+    code = main(["runs", action, older["run_id"]])
+
+    output = json.loads(capsys.readouterr().out)
+    assert code == 0
+    assert stones == newer["expected"]
+    assert output["gate"]["retired"] == 0
+    assert _active_stones(local_host.runtime) == stones
+
+
 def test_runs_cancel_unknown_run(cli_env, capsys):
     code = main(["runs", "cancel", "no-such-run"])
 
