@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
+from shared.api.body_limit import BodySizeLimit
 from shared.api.errors import install_error_handlers
 from shared.api.routes import analytics, dashboard
 from shared.api.routes import (
@@ -79,6 +80,7 @@ def create_app(runtime=None, *, durable_client=None) -> FastAPI:
     app.state.runtime_factory = runtime_factory
     app.state.durable_client = durable_client
     install_error_handlers(app)
+    app.add_middleware(BodySizeLimit)
     for router in _routers():
         app.include_router(router)
     app.openapi = lambda: _openapi(app)
