@@ -32,6 +32,7 @@ from psycopg.pq import Format
 from psycopg.types.json import Jsonb
 
 from shared.mapping import DIAMOND_RECORD_COLUMNS, MappingError, map_offer, replace_nul
+from shared.nivoda import json_codec
 from shared.raw_store import pending_table
 
 log = logging.getLogger(__name__)
@@ -207,8 +208,12 @@ def _map_rows(claimed: list[tuple], feed: str):
     failures = []
     for row_id, stone_id, payload in claimed:
         try:
-            record = map_offer(_parse_payload(payload), feed)
+            long_digits = _has_long_digits(payload)
+            parsed = _parse_payload(payload, long_digits=long_digits)
+            record = map_offer(parsed, feed)
             _check_column_ranges(record)
+            if long_digits:
+                _check_attributes(parsed, record)
         except MappingError as exc:
             failures.append((row_id, stone_id, str(exc)))
             continue
@@ -253,6 +258,30 @@ def _check_column_ranges(record) -> None:
             )
 
 
+def _check_attributes(payload, record) -> None:
+    """Raise MappingError for an OversizedInteger that the row's attributes keep.
+
+    The API reads jsonb columns with json.loads, which raises for such an
+    integer, so every search that returned the stone would fail.
+    """
+    payload_paths = {
+        id(value): path
+        for path, value in json_codec.leaves(payload)
+        if isinstance(value, json_codec.OversizedInteger)
+    }
+    if not payload_paths:
+        return
+    for path, value in json_codec.leaves(record.attributes, "attributes"):
+        if isinstance(value, json_codec.OversizedInteger):
+            # map_offer copies attributes from the payload as they are, so the
+            # same object names the payload field.
+            field = payload_paths.get(id(value), path)
+            raise MappingError(
+                f"{field} is {value.describe()}, so the API could not read it"
+                " back from diamonds.attributes"
+            )
+
+
 # Nineteen digits in a row may be an integer beyond 64 bits. Turning every
 # digit into a zero and looking for nineteen zeros is about ten times as fast
 # as a regular expression on these payloads.
@@ -261,22 +290,29 @@ _LONG_DIGITS = b"0" * 19
 _ESCAPED_NUL = b"\\u0000"
 
 
-def _parse_payload(payload: bytes):
+def _has_long_digits(payload: bytes) -> bool:
+    return _LONG_DIGITS in payload.translate(_DIGITS_TO_ZERO)
+
+
+def _parse_payload(payload: bytes, *, long_digits: bool | None = None):
     """Parse a payload as json.loads does, with orjson where that gives the same.
 
     Raises MappingError for text that is not a JSON document this system can
     store, such as a lone UTF-16 surrogate in a string, and turns NUL
     characters in strings into U+FFFD, as error logs do. jsonb rejects both
     when a worker stores a payload, so these checks guard rows written by
-    other tools.
+    other tools. `long_digits` is `_has_long_digits(payload)`, if known.
     """
+    if long_digits is None:
+        long_digits = _has_long_digits(payload)
     try:
-        if _LONG_DIGITS in payload.translate(_DIGITS_TO_ZERO):
+        if long_digits:
             # orjson reads an integer beyond 64 bits as a float, where
-            # json.loads returns an int, and map_offer checks types.
-            parsed = json.loads(payload)
+            # json.loads returns an int, and map_offer checks types. An
+            # integer beyond Python's digit limit becomes an OversizedInteger.
+            parsed = json_codec.loads(payload)
             # Raises for a lone surrogate, which no text column can store.
-            json.dumps(parsed, ensure_ascii=False).encode()
+            json_codec.dumps(parsed, ensure_ascii=False).encode()
         else:
             parsed = orjson.loads(payload)
     except (ValueError, TypeError) as exc:

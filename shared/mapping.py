@@ -31,6 +31,8 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, NamedTuple, NoReturn
 
+from shared.nivoda.json_codec import OversizedInteger
+
 
 class MappingError(ValueError):
     """A payload that cannot become a `diamonds` row.
@@ -322,6 +324,8 @@ def map_offer(payload: dict[str, Any], feed: str) -> DiamondRecord:
 def _missing_or_wrong(field: str, value: Any, expected: str) -> str:
     if value is None:
         return f"{field} is missing"
+    if type(value) is OversizedInteger:
+        return f"{field} is {value.describe()}, expected {expected}"
     return f"{field} is {type(value).__name__} {_preview(value)}, expected {expected}"
 
 

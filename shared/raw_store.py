@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
+import math
 import re
 from dataclasses import dataclass
 
@@ -13,6 +13,7 @@ from psycopg import sql
 from psycopg.types.json import Jsonb
 
 from shared.mapping import replace_unstorable_characters
+from shared.nivoda import json_codec
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +31,10 @@ class RawItem:
 # the key of `diamonds`, so a longer id could fail the whole page.
 MAX_STONE_ID_BYTES = 1000
 
+# jsonb stores numbers as PostgreSQL numerics, which keep at most 131,072
+# digits before the decimal point. A longer integer would fail the whole page.
+MAX_INTEGER_DIGITS = 131_072
+
 # JSON escapes of NUL and of the UTF-16 surrogates, as json.dumps writes them
 # with its default ensure_ascii. A character beyond U+FFFF, written as a
 # surrogate pair, matches too and only costs a pass that changes nothing.
@@ -37,7 +42,11 @@ _UNSTORABLE_ESCAPE = re.compile(r"\\u(?:0000|d[89a-f])")
 
 
 def _canonical_json(payload) -> str:
-    return json.dumps(payload, sort_keys=True, separators=(",", ":"))
+    # allow_nan=False raises ValueError for NaN and infinity, which jsonb
+    # rejects. json.loads returns infinity for a literal such as 1e400.
+    return json_codec.dumps(
+        payload, sort_keys=True, separators=(",", ":"), allow_nan=False
+    )
 
 
 def _type_name(value) -> str:
@@ -53,8 +62,9 @@ def split_keyed_items(items: list[dict]) -> tuple[list[RawItem], list[tuple[dict
 
     NUL characters and lone UTF-16 surrogates in keys and strings become
     U+FFFD first, because jsonb rejects them and one such string would fail
-    the whole page on every delivery. Returns the keyed items and the skipped
-    items, each with the reason it was skipped.
+    the whole page on every delivery. For the same reason an item is skipped
+    when it contains a number that jsonb cannot store. Returns the keyed items
+    and the skipped items, each with the reason it was skipped.
     """
     keyed: dict[str, RawItem] = {}
     skipped = []
@@ -62,7 +72,17 @@ def split_keyed_items(items: list[dict]) -> tuple[list[RawItem], list[tuple[dict
         if not isinstance(item, dict):
             skipped.append((item, f"item is {_type_name(item)}, expected an object"))
             continue
-        canonical = _canonical_json(item)
+        try:
+            canonical = _canonical_json(item)
+        except ValueError:
+            skipped.append((item, _non_finite_reason(item)))
+            continue
+        # Only an item this long can contain an integer that jsonb cannot store.
+        if len(canonical) > MAX_INTEGER_DIGITS:
+            reason = _oversized_integer_reason(item)
+            if reason is not None:
+                skipped.append((item, reason))
+                continue
         if _UNSTORABLE_ESCAPE.search(canonical):
             item = replace_unstorable_characters(item)
             canonical = _canonical_json(item)
@@ -80,6 +100,26 @@ def split_keyed_items(items: list[dict]) -> tuple[list[RawItem], list[tuple[dict
         payload_hash = hashlib.sha256(canonical.encode()).hexdigest()
         keyed[stone_id] = RawItem(stone_id, offer_id, item, payload_hash)
     return list(keyed.values()), skipped
+
+
+def _non_finite_reason(item: dict) -> str:
+    for path, value in json_codec.leaves(item):
+        if isinstance(value, float) and not math.isfinite(value):
+            return f"{path} is {value}, a number that jsonb cannot store"
+    return "item contains a number that jsonb cannot store"
+
+
+def _oversized_integer_reason(item: dict) -> str | None:
+    for path, value in json_codec.leaves(item):
+        if (
+            isinstance(value, json_codec.OversizedInteger)
+            and value.digits > MAX_INTEGER_DIGITS
+        ):
+            return (
+                f"{path} is an integer of {value.digits} digits, expected at most"
+                f" {MAX_INTEGER_DIGITS}, the most that jsonb stores"
+            )
+    return None
 
 
 _UPSERT = """
@@ -137,7 +177,8 @@ def upsert_raw_items(
                                     pending=sql.Identifier(pending_table(table)))
     # Sorted keys make concurrent pages lock shared rows in the same order.
     rows = [
-        (item.supplier_stone_id, item.offer_id, run_id, Jsonb(item.payload),
+        (item.supplier_stone_id, item.offer_id, run_id,
+         Jsonb(item.payload, dumps=json_codec.dumps),
          item.payload_hash, run_id, partition_id, pass_number)
         for item in sorted(items, key=lambda i: i.supplier_stone_id)
     ]

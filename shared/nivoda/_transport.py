@@ -10,7 +10,6 @@ bodies.
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -20,6 +19,8 @@ from gql.graphql_request import GraphQLRequest
 from gql.transport.exceptions import TransportProtocolError, TransportServerError
 from gql.transport.httpx import HTTPXTransport
 from graphql import ExecutionResult
+
+from shared.nivoda import json_codec
 
 
 class HTTPStatusError(TransportServerError):
@@ -84,7 +85,9 @@ class StatusAwareHTTPXTransport(HTTPXTransport):
 
     def _prepare_result(self, response: httpx.Response) -> ExecutionResult:
         try:
-            body = json.loads(response.content)
+            # An integer literal beyond Python's digit limit becomes an
+            # OversizedInteger, so that only the item that contains it fails.
+            body = json_codec.loads(response.content)
         except ValueError:
             body = None
 

@@ -81,7 +81,9 @@ class RequestContext:
 class SearchPage:
     """One page of `diamonds_by_query`.
 
-    `items` are the raw JSON objects exactly as received, ready to store.
+    `items` are the raw JSON objects exactly as received, ready to store. An
+    integer literal with more digits than Python converts to an int is an
+    `OversizedInteger` there, which `json_codec.dumps` writes back unchanged.
     `total_count` is what Nivoda returned next to the page. It is not the
     size of the result (it has been seen returning 13 at offset 36,400 of a
     36,413-stone result), so never stop paging on it: use `count()`.

@@ -11,6 +11,7 @@ import pytest
 
 from shared import consolidation, db, raw_store
 from shared.mapping import MappingError, map_offer
+from shared.nivoda.json_codec import OversizedInteger
 from simulator.catalogue import Catalogue
 
 RAW_TABLE = "raw_diamonds_nivoda"
@@ -286,6 +287,56 @@ def test_long_integer_parsed_exactly():
     parsed = consolidation._parse_payload(payload)
     assert parsed["price"] == 123456789012345678901234
     assert consolidation._parse_payload(b'{"price": 1234}') == {"price": 1234}
+
+
+def test_oversized_integer_parsed_as_literal():
+    digits = "9" * 5000
+
+    parsed = consolidation._parse_payload(b'{"price": ' + digits.encode() + b"}")
+
+    assert parsed == {"price": OversizedInteger(digits)}
+
+
+def test_oversized_integers_fail_only_fields_kept(pool, items):
+    long_integer = OversizedInteger("1234567890" * 500)
+    priced = copy.deepcopy(items[1])
+    priced["price"] = long_integer
+    ignored = copy.deepcopy(items[2])
+    ignored["markup_price"] = long_integer
+    ignored["unknown_new_field"] = [{"count": long_integer}]
+    discounted = copy.deepcopy(items[3])
+    discounted["discount"] = long_integer
+    cutoff = copy.deepcopy(items[4])
+    cutoff["diamond"]["delivery_time"] = {"min_business_days": 1,
+                                          "max_business_days": 2,
+                                          "cutoff": long_integer}
+    with pool.connection() as conn:
+        store_raw(conn, [items[0], priced, ignored, discounted, cutoff])
+
+    result = consolidate(pool)
+
+    assert result.upserted == 2
+    assert result.failed == 3
+    with pool.connection() as conn:
+        reasons = dict(conn.execute(
+            f"select supplier_stone_id, failure_reason from {RAW_TABLE}"
+            " where status = 'failed'"
+        ).fetchall())
+        # The API reads whole rows, attributes included, with json.loads.
+        stored = {row[1] for row in conn.execute(
+            "select id, supplier_stone_id, attributes from diamonds").fetchall()}
+    too_long = "is an integer of 5000 digits, beyond the 4300 that Python converts"
+    unreadable = "so the API could not read it back from diamonds.attributes"
+    assert reasons[priced["diamond"]["id"]] == (
+        f"price {too_long} to an int, expected an integer of cents"
+    )
+    assert reasons[discounted["diamond"]["id"]] == (
+        f"discount {too_long} to an int, {unreadable}"
+    )
+    assert reasons[cutoff["diamond"]["id"]] == (
+        f"diamond.delivery_time.cutoff {too_long} to an int, {unreadable}"
+    )
+    assert stored == {items[0]["diamond"]["id"], ignored["diamond"]["id"]}
 
 
 def test_consolidation_waits_for_rule_change(pool, items):

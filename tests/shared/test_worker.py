@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import math
+from types import SimpleNamespace
 
 import pytest
 from azure.functions.servicebus import ServiceBusMessage
@@ -17,8 +19,10 @@ from shared import raw_store
 from shared import worker as worker_module
 from shared.local_queue import LocalQueue, QueuedMessage
 from shared.nivoda import NivodaClient
+from shared.nivoda.json_codec import OversizedInteger
 from shared.scheduler import start_run
 from shared.work_item import WorkItem
+from simulator import server as simulator_server
 
 PAGE_SIZE = 50
 
@@ -774,3 +778,148 @@ def test_worker_skips_null_item(runtime, queue, worker, simulator, monkeypatch):
             "select message from error_logs where source = 'worker'"
         ).fetchall()
     assert ("item skipped: item is null, expected an object",) in logged
+
+
+# More digits than json.loads converts to an int by default (4,300).
+LONG_DIGITS = "1234567890" * 500
+# PostgreSQL numerics, and so jsonb numbers, keep at most 131,072 digits.
+JSONB_MAX_DIGITS = 131_072
+
+
+def serve_number_literals(monkeypatch, literals: dict[str, str]) -> None:
+    """Make the simulator send each marker string of `literals` as its number literal.
+
+    json.dumps writes neither an int beyond Python's digit limit nor a number
+    beyond the float range, but a supplier may send both.
+    """
+    dumps = json.dumps
+
+    def dumps_with_literals(value, **options) -> str:
+        text = dumps(value, **options)
+        for marker, literal in literals.items():
+            text = text.replace(dumps(marker), literal)
+        return text
+
+    codec = SimpleNamespace(dumps=dumps_with_literals, loads=json.loads,
+                            JSONDecodeError=json.JSONDecodeError)
+    monkeypatch.setattr(simulator_server, "json", codec)
+
+
+def set_field(name: str, value):
+    def edit(item):
+        item[name] = value
+    return edit
+
+
+def test_worker_stores_items_with_oversized_integers(
+    runtime, queue, worker, simulator, monkeypatch, caplog
+):
+    caplog.set_level(logging.INFO)
+    priced, ignored = (item["diamond"]["id"]
+                       for item in simulator.catalogue.build_items([0, 1]))
+    edit_served_items(monkeypatch, simulator, {
+        priced: set_field("price", "<long price>"),
+        ignored: set_field("markup_price", "<long markup price>"),
+    })
+    serve_number_literals(monkeypatch, {"<long price>": LONG_DIGITS,
+                                        "<long markup price>": LONG_DIGITS})
+    started = start_run(runtime, run_type="full")
+
+    drain(worker, queue)
+
+    assert_clean_run(runtime, started.run_id, 2000)
+    assert queue.dead_letters == []
+    with runtime.pool.connection() as conn:
+        # As text, because psycopg reads jsonb with json.loads.
+        stored = {row[0]: row[1:] for row in conn.execute(
+            "select supplier_stone_id, payload->>'price',"
+            " jsonb_typeof(payload->'price'), payload->>'markup_price',"
+            " jsonb_typeof(payload->'markup_price')"
+            " from raw_diamonds_nivoda where supplier_stone_id = any(%s)",
+            ([priced, ignored],),
+        ).fetchall()}
+    assert stored[priced][:2] == (LONG_DIGITS, "number")
+    assert stored[ignored][2:] == (LONG_DIGITS, "number")
+
+    _consolidate_and_finalize(runtime, started.run_id)
+
+    with runtime.pool.connection() as conn:
+        statuses = dict(conn.execute(
+            "select status, count(*) from raw_diamonds_nivoda group by status"
+        ).fetchall())
+        reasons = dict(conn.execute(
+            "select supplier_stone_id, failure_reason from raw_diamonds_nivoda"
+            " where status = 'failed'"
+        ).fetchall())
+        logged = conn.execute(
+            "select message from error_logs where source = 'consolidation'"
+        ).fetchall()
+        served = {row[0] for row in conn.execute(
+            "select supplier_stone_id from diamonds where status = 'active'"
+        ).fetchall()}
+    reason = ("price is an integer of 5000 digits, beyond the 4300 that Python"
+              " converts to an int, expected an integer of cents")
+    assert statuses == {"done": 1999, "failed": 1}
+    assert reasons == {priced: reason}
+    assert logged == [(f"payload not mapped: {reason}",)]
+    assert ignored in served
+    assert len(served) == 1999
+    assert LONG_DIGITS[:100] not in caplog.text
+
+    # The same payloads hash the same, so a second run queues neither again.
+    again = start_run(runtime, run_type="full")
+    drain(worker, queue)
+
+    rows = raw_rows(runtime)
+    assert rows[priced][1:] == ("failed", False, again.run_id)
+    assert rows[ignored][1:] == ("done", False, again.run_id)
+
+
+def test_worker_skips_numbers_jsonb_cannot_store(
+    runtime, queue, worker, simulator, monkeypatch
+):
+    infinite, too_long, longest = (
+        item["diamond"]["id"] for item in simulator.catalogue.build_items([0, 1, 2])
+    )
+    edit_served_items(monkeypatch, simulator, {
+        infinite: set_field("discount", "<beyond float range>"),
+        too_long: set_field("markup_price", "<too long for jsonb>"),
+        longest: set_field("markup_price", "<longest for jsonb>"),
+    })
+    serve_number_literals(monkeypatch, {
+        "<beyond float range>": "1e400",
+        "<too long for jsonb>": "9" * (JSONB_MAX_DIGITS + 1),
+        "<longest for jsonb>": "9" * JSONB_MAX_DIGITS,
+    })
+    started = start_run(runtime, run_type="full")
+
+    drain(worker, queue)
+
+    assert queue.dead_letters == []
+    rows = progress_rows(runtime, started.run_id)
+    assert "failed" not in {row[1] for row in rows}
+    stored = raw_rows(runtime)
+    assert len(stored) == 1998
+    assert infinite not in stored
+    assert too_long not in stored
+    assert longest in stored
+    with runtime.pool.connection() as conn:
+        logged = {message for (message,) in conn.execute(
+            "select message from error_logs where source = 'worker'"
+        ).fetchall()}
+    assert logged == {
+        "item skipped: discount is inf, a number that jsonb cannot store",
+        "item skipped: markup_price is an integer of 131073 digits, expected at"
+        " most 131072, the most that jsonb stores",
+    }
+
+
+def test_split_keyed_items_hashes_oversized_integer_as_written():
+    item = {"id": "offer", "price": OversizedInteger(LONG_DIGITS),
+            "diamond": {"id": "stone"}}
+
+    keyed, skipped = raw_store.split_keyed_items([item])
+
+    assert skipped == []
+    text = ('{"diamond":{"id":"stone"},"id":"offer","price":' + LONG_DIGITS + "}")
+    assert keyed[0].payload_hash == hashlib.sha256(text.encode()).hexdigest()

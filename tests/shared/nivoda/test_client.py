@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+import json
 import logging
 import socket
 from concurrent.futures import ThreadPoolExecutor
@@ -30,6 +32,7 @@ from shared.nivoda import (
     TransientGraphQLError,
 )
 from shared.nivoda._tokens import TokenStore
+from shared.nivoda.json_codec import OversizedInteger
 from shared.nivoda.ratelimit import get_shared_bucket
 
 UPDATED_FROM = datetime(2000, 1, 1, tzinfo=UTC)
@@ -402,6 +405,17 @@ def test_count_rejects_invalid_value(fake_nivoda, make_client, value):
         make_client().count(QUERY)
 
 
+def test_count_rejects_oversized_integer(fake_nivoda, make_client):
+    body = b'{"data": {"diamonds_by_query_count": ' + b"9" * 5000 + b"}}"
+    fake_nivoda.enqueue("Count", body=body)
+
+    with pytest.raises(InvalidResponseError) as caught:
+        make_client().count(QUERY)
+
+    assert "digits=5000" in str(caught.value)
+    assert "9" * 100 not in str(caught.value)
+
+
 def test_search_returns_items_as_received(fake_nivoda, make_client):
     page = make_client().search(QUERY, offset=100, limit=50)
 
@@ -447,6 +461,34 @@ def test_search_keeps_null_items(fake_nivoda, make_client):
     result = make_client().search(QUERY, offset=0, limit=50)
 
     assert result.items == [SAMPLE_ITEM, None, "x"]
+
+
+# More digits than json.loads converts to an int by default (4,300).
+LONG_DIGITS = "1234567890" * 500
+
+
+def test_search_keeps_items_with_oversized_integers(
+    fake_nivoda, make_client, sleeps
+):
+    items = [copy.deepcopy(SAMPLE_ITEM) for _ in range(3)]
+    items[0]["price"] = "<long price>"
+    items[1]["markup_price"] = "<long markup price>"
+    # json.dumps cannot write such an int, so the literals replace markers.
+    body = json.dumps({"data": {"diamonds_by_query": {"items": items}}})
+    body = body.replace('"<long price>"', LONG_DIGITS)
+    body = body.replace('"<long markup price>"', "-" + LONG_DIGITS)
+    fake_nivoda.enqueue("Search", body=body.encode())
+
+    page = make_client().search(QUERY, offset=0, limit=50)
+
+    assert len(page.items) == 3
+    assert page.items[0]["price"] == OversizedInteger(LONG_DIGITS)
+    assert page.items[0]["diamond"] == SAMPLE_ITEM["diamond"]
+    assert page.items[1]["markup_price"] == OversizedInteger("-" + LONG_DIGITS)
+    assert page.items[1]["price"] == SAMPLE_ITEM["price"]
+    assert page.items[2] == SAMPLE_ITEM
+    assert fake_nivoda.operations() == ["Login", "Search"]
+    assert sleeps.delays == []
 
 
 def test_create_hold_sends_stone_id(fake_nivoda, make_client):
