@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from typing import Annotated, Literal
 
 import psycopg
@@ -275,10 +275,22 @@ def _parse_sort_value(sort: str, value: str):
     if name == "created":
         return datetime.fromisoformat(value)
     if name == "carats":
-        return Decimal(value)
+        return _parse_carats(value)
     if name in _SORTS:
         return int(value)
     raise ValueError(f"unknown sort {sort!r}")
+
+
+def _parse_carats(value: str) -> Decimal:
+    # Decimal() raises InvalidOperation, not ValueError, on text that is no
+    # number, and it accepts NaN and Infinity, which no stored stone has.
+    try:
+        carats = Decimal(value)
+    except InvalidOperation:
+        raise ValueError(f"carats {value!r} is not a number") from None
+    if not carats.is_finite():
+        raise ValueError(f"carats {value!r} is not a finite number")
+    return carats
 
 
 def _check_range(name: str, low, high) -> None:

@@ -162,6 +162,16 @@ def test_cursor_with_wrong_field_types_is_422(client, read_headers, fields):
     assert response.json()["error"]["code"] == "validation_error"
 
 
+@pytest.mark.parametrize("value", ["abc", "", "NaN", "-sNaN", "Infinity"])
+def test_cursor_with_invalid_carats_is_422(client, read_headers, value):
+    response = client.get(
+        SEARCH, params={"sort": "carats", "cursor": encoded_cursor(["carats", value, 1])},
+        headers=read_headers,
+    )
+    assert response.status_code == 422
+    assert response.json()["error"]["code"] == "validation_error"
+
+
 def test_page_and_limit_with_total(client, stocked, read_headers):
     first = search(client, read_headers, page=1, limit=10, include_total="true")
     second = search(client, read_headers, page=2, limit=10)
