@@ -19,8 +19,9 @@ log = logging.getLogger(__name__)
 AVAILABILITIES = ("available", "on_hold", "sold", "unavailable")
 RAW_STATUSES = ("pending", "processing", "done", "failed")
 _ORDER_COLUMNS = (
-    "id, idempotency_key, diamond_id, offer_id, status, supplier_order_id,"
-    " response_status, client_name, created_at, updated_at"
+    "o.id, o.idempotency_key, o.diamond_id, o.offer_id, o.status,"
+    " o.supplier_order_id, o.response_status, o.client_name, o.created_at,"
+    " o.updated_at"
 )
 
 
@@ -188,37 +189,63 @@ def failed_partitions(
 
 
 def list_holds(
-    conn: psycopg.Connection, *, status: str | None = None, limit: int = 100
+    conn: psycopg.Connection,
+    *,
+    status: str | None = None,
+    limit: int = 100,
+    offset: int = 0,
 ) -> list[dict]:
-    """List holds, newest first."""
-    condition = sql.SQL("true")
-    params: list = []
-    if status is not None:
-        condition = sql.SQL("h.status = %s")
-        params.append(status)
+    """List holds, newest first, with their stone's current price in cents."""
+    condition, params = _status_condition("h.status", status)
     query = sql.SQL(
         "select h.id, h.diamond_id, h.supplier_stone_id, h.supplier_hold_id, h.status,"
         " h.until, h.client_name, h.error, h.created_at, h.updated_at,"
-        " d.supplier_name from hold_history h left join diamonds d on d.id = h.diamond_id"
-        " where {} order by h.created_at desc, h.id desc limit %s"
+        " d.supplier_name, d.priced_price_cents as price_cents"
+        " from hold_history h left join diamonds d on d.id = h.diamond_id"
+        " where {} order by h.created_at desc, h.id desc limit %s offset %s"
     ).format(condition)
-    return _fetch_all(conn, query, [*params, limit])
+    return _fetch_all(conn, query, [*params, limit, offset])
+
+
+def count_holds(conn: psycopg.Connection, *, status: str | None = None) -> int:
+    """Count the holds that `list_holds` pages through."""
+    condition, params = _status_condition("status", status)
+    query = sql.SQL("select count(*) from hold_history where {}").format(condition)
+    return conn.execute(query, params).fetchone()[0]
 
 
 def list_orders(
-    conn: psycopg.Connection, *, status: str | None = None, limit: int = 100
+    conn: psycopg.Connection,
+    *,
+    status: str | None = None,
+    limit: int = 100,
+    offset: int = 0,
 ) -> list[dict]:
     """List orders, newest first, without the stored response body."""
-    condition = sql.SQL("true")
-    params: list = []
-    if status is not None:
-        condition = sql.SQL("status = %s")
-        params.append(status)
+    # NOTE: purchase_history records no amount, so an order carries its
+    # stone's current price, which a later re-pricing changes.
+    condition, params = _status_condition("o.status", status)
     query = sql.SQL(
-        "select " + _ORDER_COLUMNS + " from purchase_history where {}"
-        " order by created_at desc, id desc limit %s"
+        "select " + _ORDER_COLUMNS + ", d.priced_price_cents as price_cents"
+        " from purchase_history o left join diamonds d on d.id = o.diamond_id"
+        " where {} order by o.created_at desc, o.id desc limit %s offset %s"
     ).format(condition)
-    return _fetch_all(conn, query, [*params, limit])
+    return _fetch_all(conn, query, [*params, limit, offset])
+
+
+def count_orders(conn: psycopg.Connection, *, status: str | None = None) -> int:
+    """Count the orders that `list_orders` pages through."""
+    condition, params = _status_condition("status", status)
+    query = sql.SQL("select count(*) from purchase_history where {}").format(
+        condition
+    )
+    return conn.execute(query, params).fetchone()[0]
+
+
+def _status_condition(column: str, status: str | None) -> tuple[sql.Composable, list]:
+    if status is None:
+        return sql.SQL("true"), []
+    return sql.SQL("{} = %s").format(sql.SQL(column)), [status]
 
 
 def list_error_logs(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
 import pytest
@@ -13,6 +14,8 @@ PAGES = [
     ("#/consolidation", "Consolidation"),
     ("#/failures", "Failures"),
     ("#/diamonds", "Diamonds"),
+    ("#/holds", "Holds"),
+    ("#/orders", "Orders"),
     ("#/suppliers", "Suppliers"),
     ("#/pricing", "Pricing rules"),
     ("#/heatmap", "Heatmap"),
@@ -21,6 +24,10 @@ PAGES = [
 
 def _format_cents(cents: int) -> str:
     return f"${cents // 100:,}.{cents % 100:02d}"
+
+
+def _format_time(value: datetime) -> str:
+    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%SZ")
 
 
 def _first_diamond(runtime) -> tuple[int, str, int, int]:
@@ -227,3 +234,191 @@ def test_keyboard_reaches_navigation(synced, dashboard):
 
     assert focused == "#/overview"
     assert outline != "none"
+
+
+# ---------------------------------------------------------------- holds and orders
+
+# Seeded rows are a minute apart from here, so the newest-first order is known.
+SEEDED_AT = datetime(2024, 5, 1, 10, 0, tzinfo=UTC)
+
+
+def _stones(runtime, count: int) -> list[tuple[int, str, int]]:
+    with runtime.pool.connection() as conn:
+        return conn.execute(
+            "select id, supplier_stone_id, priced_price_cents from diamonds"
+            " where status = 'active' order by id limit %s",
+            (count,),
+        ).fetchall()
+
+
+def _add_hold(conn, diamond_id, status, minute, *, until=None, error=None) -> None:
+    created_at = SEEDED_AT + timedelta(minutes=minute)
+    conn.execute(
+        "insert into hold_history (diamond_id, feed, supplier_stone_id, status,"
+        " until, client_name, error, created_at, updated_at)"
+        " select id, feed, supplier_stone_id, %s, %s, 'shop', %s, %s, %s"
+        " from diamonds where id = %s",
+        (status, until, error, created_at, created_at, diamond_id),
+    )
+
+
+def _add_order(conn, diamond_id, status, minute, *, order_id=None) -> None:
+    created_at = SEEDED_AT + timedelta(minutes=minute)
+    conn.execute(
+        "insert into purchase_history (idempotency_key, request_hash, diamond_id,"
+        " offer_id, status, supplier_order_id, client_name, created_at, updated_at)"
+        " values (%s, 'hash', %s,"
+        " (select offer_id from diamonds where id = %s), %s, %s, 'shop', %s, %s)",
+        (f"key:1:order-{minute}", diamond_id, diamond_id, status, order_id,
+         created_at, created_at),
+    )
+
+
+def _seed(runtime, name: str, count: int) -> None:
+    """Add `count` finished holds or orders, one per stone."""
+    with runtime.pool.connection() as conn:
+        for minute, (diamond_id, _, _) in enumerate(_stones(runtime, count)):
+            if name == "holds":
+                _add_hold(conn, diamond_id, "cancelled", minute)
+            else:
+                _add_order(conn, diamond_id, "failed", minute)
+
+
+def _filter(dashboard, name: str, status: str, total: str) -> None:
+    """Filter the list by status and wait for its new total."""
+    form = dashboard.page.locator(f"#{name}-filters")
+    form.get_by_label("Status").select_option(status)
+    form.get_by_role("button", name="Filter").click()
+    dashboard.page.locator(f"#{name}-total", has_text=total).wait_for()
+
+
+def _rows(dashboard, name: str) -> list[str]:
+    return dashboard.page.locator(f"#{name}-results tbody tr").all_inner_texts()
+
+
+def _downgrade_key(runtime, key: str) -> None:
+    """Leave the dashboard's key without the admin permission, so requests fail."""
+    from shared.api.auth import hash_key
+
+    with runtime.pool.connection() as conn:
+        conn.execute(
+            "update api_keys set permissions = '{read}' where key_hash = %s",
+            (hash_key(key),),
+        )
+
+
+def test_holds_page_lists_and_filters(synced, dashboard, local_host):
+    runtime = local_host.runtime
+    stones = _stones(runtime, 3)
+    until = datetime(2024, 5, 2, 10, 0, tzinfo=UTC)
+    with runtime.pool.connection() as conn:
+        _add_hold(conn, stones[0][0], "active", 0, until=until)
+        _add_hold(conn, stones[1][0], "cancelled", 1)
+        _add_hold(conn, stones[2][0], "denied", 2, error="stone is already sold")
+    denied_id, denied_stone, denied_cents = stones[2]
+
+    dashboard.open("#/holds", "Holds")
+    dashboard.screenshot("desktop-holds-seeded")
+    total = dashboard.page.locator("#holds-total").inner_text()
+    rows = _rows(dashboard, "holds")
+    _filter(dashboard, "holds", "denied", "1 hold ·")
+    denied_rows = _rows(dashboard, "holds")
+    dashboard.page.locator("#holds-results a").click()
+    dashboard.page.get_by_role("heading", name=f"Diamond {denied_id}").wait_for()
+
+    assert total == "3 holds · page 1 of 1"
+    assert [row.split("\t")[2] for row in rows] == [s[1] for s in reversed(stones)]
+    assert _format_time(until) in rows[2]
+    assert len(denied_rows) == 1
+    assert denied_stone in denied_rows[0]
+    assert _format_cents(denied_cents) in denied_rows[0]
+    assert _format_time(SEEDED_AT + timedelta(minutes=2)) in denied_rows[0]
+    assert "stone is already sold" in denied_rows[0]
+    assert dashboard.errors == []
+
+
+def test_orders_page_lists_and_filters(synced, dashboard, local_host):
+    runtime = local_host.runtime
+    stones = _stones(runtime, 2)
+    with runtime.pool.connection() as conn:
+        _add_order(conn, stones[0][0], "completed", 0, order_id="ORDER-1")
+        _add_order(conn, stones[1][0], "failed", 1)
+        _add_order(conn, None, "pending", 2)
+    sold_id, _, sold_cents = stones[0]
+
+    dashboard.open("#/orders", "Orders")
+    dashboard.screenshot("desktop-orders-seeded")
+    rows = _rows(dashboard, "orders")
+    _filter(dashboard, "orders", "completed", "1 order ·")
+    completed_rows = _rows(dashboard, "orders")
+    link = dashboard.page.locator("#orders-results a").get_attribute("href")
+
+    assert len(rows) == 3
+    assert rows[0].split("\t")[1] == "–"
+    assert "pending" in rows[0]
+    assert len(completed_rows) == 1
+    assert "ORDER-1" in completed_rows[0]
+    assert _format_cents(sold_cents) in completed_rows[0]
+    assert _format_time(SEEDED_AT) in completed_rows[0]
+    assert link == f"#/diamonds/{sold_id}"
+    assert dashboard.errors == []
+
+
+@pytest.mark.parametrize("name", ["holds", "orders"])
+def test_list_page_pages_through_rows(synced, dashboard, local_host, name):
+    _seed(local_host.runtime, name, 25)
+    dashboard.open(f"#/{name}", name.capitalize())
+
+    first = _rows(dashboard, name)
+    dashboard.page.get_by_role("button", name="Next →").click()
+    dashboard.page.locator(f"#{name}-total", has_text="page 2 of 2").wait_for()
+    second = _rows(dashboard, name)
+    next_disabled = dashboard.page.get_by_role("button", name="Next →").is_disabled()
+    dashboard.page.get_by_role("button", name="← Previous").click()
+    dashboard.page.locator(f"#{name}-total", has_text="page 1 of 2").wait_for()
+
+    assert len(first) == 20
+    assert len(second) == 5
+    assert set(first).isdisjoint(second)
+    assert next_disabled
+    assert dashboard.errors == []
+
+
+@pytest.mark.parametrize("name", ["holds", "orders"])
+def test_list_page_empty_state(synced, dashboard, local_host, name):
+    dashboard.open(f"#/{name}", name.capitalize())
+
+    nothing_yet = _rows(dashboard, name)
+    _seed(local_host.runtime, name, 1)
+    # Each filter changes the total, so waiting for it waits for the new rows.
+    _filter(dashboard, name, "", f"1 {name[:-1]} ·")
+    _filter(dashboard, name, "pending", f"0 {name} ·")
+    none_pending = _rows(dashboard, name)
+
+    assert nothing_yet == [f"No {name} yet."]
+    assert none_pending == [f"No pending {name}."]
+    assert dashboard.errors == []
+
+
+@pytest.mark.parametrize("name", ["holds", "orders"])
+def test_list_page_shows_failed_load(dashboard, local_host, admin_key, name):
+    _downgrade_key(local_host.runtime, admin_key)
+
+    dashboard.open(f"#/{name}", "Could not load this page")
+    message = dashboard.page.locator("main .error-text").inner_text()
+
+    assert "lacks the 'admin' permission" in message
+    assert not [error for error in dashboard.errors if error.startswith("pageerror")]
+
+
+@pytest.mark.parametrize("name", ["holds", "orders"])
+def test_list_page_shows_failed_filter(dashboard, local_host, admin_key, name):
+    dashboard.open(f"#/{name}", name.capitalize())
+    _downgrade_key(local_host.runtime, admin_key)
+
+    form = dashboard.page.locator(f"#{name}-filters")
+    form.get_by_role("button", name="Filter").click()
+    notice = dashboard.notice("Error")
+
+    assert "lacks the 'admin' permission" in notice
+    assert not [error for error in dashboard.errors if error.startswith("pageerror")]

@@ -242,6 +242,8 @@ const ROUTES = [
   [/^#\/failures$/, renderFailures],
   [/^#\/diamonds$/, renderDiamonds],
   [/^#\/diamonds\/(\d+)$/, renderDiamondDetail],
+  [/^#\/holds$/, renderHolds],
+  [/^#\/orders$/, renderOrders],
   [/^#\/suppliers$/, renderSuppliers],
   [/^#\/pricing$/, renderPricing],
   [/^#\/heatmap$/, renderHeatmap],
@@ -813,6 +815,113 @@ async function renderDiamondDetail(main, token, id) {
     h("section", { class: "panel" }, h("h3", {}, "Certificate"), list(certificateRows)),
     h("section", { class: "panel" }, h("h3", {}, "Measurements"),
       list(Object.entries(d.measurements || {}))));
+}
+
+// ---------------------------------------------------------------- holds and orders
+
+// Like the diamond search, the filters and page survive visits to a stone's page.
+const holdSearch = { status: "", limit: 20, offset: 0 };
+const orderSearch = { status: "", limit: 20, offset: 0 };
+
+function diamondLink(id) {
+  return id === null || id === undefined ? "–" : h("a", { href: `#/diamonds/${id}` }, String(id));
+}
+
+// A status filter and a paged table over an analytics listing that answers
+// with items, total, limit and offset. `name`, the plural of `one`, prefixes
+// the elements' ids.
+async function renderPagedList(main, token, { title, name, one, path, statuses, search, columns, note }) {
+  const form = h("form", { class: "form-grid", id: `${name}-filters` },
+    field("Status", select("status", [["", "any"], ...statuses.map((status) => [status, status])], search.status)),
+    field("Per page", select("limit", [["20", "20"], ["50", "50"], ["100", "100"]], search.limit)),
+    h("button", { type: "submit" }, "Filter"));
+  const results = h("div", { id: `${name}-results` });
+
+  const load = async () => {
+    const data = await api("GET", path + query({ status: search.status, limit: search.limit, offset: search.offset }));
+    if (token !== viewToken) return;
+    // A page kept from an earlier visit may lie past the end by now.
+    if (data.items.length === 0 && search.offset > 0) {
+      search.offset = Math.max(0, (Math.ceil(data.total / search.limit) - 1) * search.limit);
+      await load();
+      return;
+    }
+    const pages = Math.max(1, Math.ceil(data.total / data.limit));
+    const pageNumber = Math.floor(data.offset / data.limit) + 1;
+    const move = (step) => () => {
+      search.offset = Math.max(0, search.offset + step * search.limit);
+      load().catch(notifyError);
+    };
+    const previous = h("button", { type: "button", class: "secondary", disabled: data.offset === 0 ? true : null,
+      onclick: move(-1) }, "← Previous");
+    const next = h("button", { type: "button", class: "secondary",
+      disabled: data.offset + data.items.length >= data.total ? true : null, onclick: move(1) }, "Next →");
+    results.replaceChildren(
+      h("p", { class: "muted", id: `${name}-total` }, `${formatCount(data.total)} ${data.total === 1 ? one : name} · page ${pageNumber} of ${pages}`),
+      table(columns, data.items, { empty: search.status ? `No ${search.status} ${name}.` : `No ${name} yet.` }),
+      h("div", { class: "actions" }, previous, next));
+  };
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    const data = Object.fromEntries(new FormData(form));
+    search.status = data.status;
+    search.limit = Number(data.limit);
+    search.offset = 0;
+    load().catch(notifyError);
+  });
+  page(main, title, h("p", { class: "muted" }, note), h("section", { class: "panel" }, form), results);
+  await load();
+}
+
+async function renderHolds(main, token) {
+  await renderPagedList(main, token, {
+    title: "Holds",
+    name: "holds",
+    one: "hold",
+    path: "/api/v2/analytics/holds",
+    statuses: ["pending", "active", "denied", "cancelled", "failed"],
+    search: holdSearch,
+    note: "Holds that clients asked for, newest first. Price is the stone's price now.",
+    columns: [
+      { label: "Id", num: true, cell: (r) => r.id },
+      { label: "Diamond", cell: (r) => diamondLink(r.diamond_id) },
+      { label: "Supplier stone", cell: (r) => r.supplier_stone_id },
+      { label: "Supplier", cell: (r) => r.supplier_name || "–" },
+      { label: "Status", cell: (r) => badge(r.status) },
+      { label: "Client", cell: (r) => r.client_name || "–" },
+      { label: "Price", num: true, cell: (r) => formatCents(r.price_cents) },
+      { label: "Held until", cell: (r) => formatTime(r.until) },
+      { label: "Supplier hold", cell: (r) => r.supplier_hold_id || "–" },
+      { label: "Requested", cell: (r) => formatTime(r.created_at) },
+      { label: "Updated", cell: (r) => formatTime(r.updated_at) },
+      { label: "Error", cell: (r) => (r.error ? h("span", { class: "error-text" }, r.error) : "") },
+    ],
+  });
+}
+
+async function renderOrders(main, token) {
+  await renderPagedList(main, token, {
+    title: "Orders",
+    name: "orders",
+    one: "order",
+    path: "/api/v2/analytics/orders",
+    statuses: ["pending", "completed", "failed"],
+    search: orderSearch,
+    note: "Purchases that clients placed, newest first. Orders record no amount: price is the stone's price now.",
+    columns: [
+      { label: "Id", num: true, cell: (r) => r.id },
+      { label: "Diamond", cell: (r) => diamondLink(r.diamond_id) },
+      { label: "Offer", cell: (r) => r.offer_id || "–" },
+      { label: "Status", cell: (r) => badge(r.status) },
+      { label: "Client", cell: (r) => r.client_name || "–" },
+      { label: "Price", num: true, cell: (r) => formatCents(r.price_cents) },
+      { label: "Supplier order", cell: (r) => r.supplier_order_id || "–" },
+      { label: "HTTP status", num: true, cell: (r) => r.response_status ?? "–" },
+      { label: "Idempotency key", cell: (r) => r.idempotency_key },
+      { label: "Placed", cell: (r) => formatTime(r.created_at) },
+      { label: "Updated", cell: (r) => formatTime(r.updated_at) },
+    ],
+  });
 }
 
 // ---------------------------------------------------------------- suppliers

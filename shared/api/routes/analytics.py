@@ -39,6 +39,9 @@ RunStatus = Literal[
 ]
 HoldStatus = Literal["pending", "active", "denied", "cancelled", "failed"]
 OrderStatus = Literal["pending", "completed", "failed"]
+Offset = Annotated[
+    int, Query(ge=0, le=1_000_000, description="Rows to skip, to page through")
+]
 
 
 def _watermark_dict(runtime) -> dict | None:
@@ -112,24 +115,43 @@ def get_failed_partitions(
     return {"items": rows, "count": len(rows)}
 
 
-@router.get("/analytics/holds", summary="Holds, newest first")
+@router.get("/analytics/holds", summary="Holds, newest first, a page at a time")
 def get_holds(
     conn: Conn,
     status: HoldStatus | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    offset: Offset = 0,
 ) -> dict:
-    rows = analytics.list_holds(conn, status=status, limit=limit)
-    return {"items": rows, "count": len(rows)}
+    """`total` counts the matching holds; `price_cents` is the stone's price now."""
+    rows = analytics.list_holds(conn, status=status, limit=limit, offset=offset)
+    total = analytics.count_holds(conn, status=status)
+    return _page(rows, total, limit, offset)
 
 
-@router.get("/analytics/orders", summary="Orders, newest first")
+@router.get("/analytics/orders", summary="Orders, newest first, a page at a time")
 def get_orders(
     conn: Conn,
     status: OrderStatus | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    offset: Offset = 0,
 ) -> dict:
-    rows = analytics.list_orders(conn, status=status, limit=limit)
-    return {"items": rows, "count": len(rows)}
+    """`total` counts the matching orders; `price_cents` is the stone's price now.
+
+    Orders record no amount, so a re-pricing after the order changes `price_cents`.
+    """
+    rows = analytics.list_orders(conn, status=status, limit=limit, offset=offset)
+    total = analytics.count_orders(conn, status=status)
+    return _page(rows, total, limit, offset)
+
+
+def _page(rows: list[dict], total: int, limit: int, offset: int) -> dict:
+    return {
+        "items": rows,
+        "count": len(rows),
+        "total": total,
+        "limit": limit,
+        "offset": offset,
+    }
 
 
 @router.get("/analytics/error-logs", summary="Error logs, newest first")

@@ -264,6 +264,65 @@ def test_holds_and_orders_listed(synced, admin):
     assert with_hold[0]["order_failure_rate"] == 1.0
 
 
+def test_holds_and_orders_paged_with_total_and_price(synced, admin):
+    host, _ = synced
+    with host.runtime.pool.connection() as conn:
+        stones = conn.execute(
+            "select id, supplier_stone_id, priced_price_cents from diamonds"
+            " order by id limit 3"
+        ).fetchall()
+        for minute, (diamond_id, stone_id, _) in enumerate(stones):
+            conn.execute(
+                "insert into hold_history (diamond_id, feed, supplier_stone_id,"
+                " status, created_at) values (%s, 'nivoda', %s, 'cancelled',"
+                " '2024-05-01 10:00+00'::timestamptz + make_interval(mins => %s))",
+                (diamond_id, stone_id, minute),
+            )
+            conn.execute(
+                "insert into purchase_history (idempotency_key, request_hash,"
+                " diamond_id, status, created_at) values (%s, 'h', %s, 'completed',"
+                " '2024-05-01 10:00+00'::timestamptz + make_interval(mins => %s))",
+                (f"key-{minute}", diamond_id, minute),
+            )
+        conn.execute(
+            "insert into purchase_history (idempotency_key, request_hash, status)"
+            " values ('key-unknown-stone', 'h', 'failed')"
+        )
+    newest_first = [row[0] for row in reversed(stones)]
+    prices = {row[0]: row[2] for row in stones}
+
+    first = admin.get("/api/v2/analytics/holds", params={"limit": 2}).json()
+    second = admin.get(
+        "/api/v2/analytics/holds", params={"limit": 2, "offset": 2}
+    ).json()
+    beyond = admin.get("/api/v2/analytics/holds", params={"offset": 10}).json()
+    none_active = admin.get(
+        "/api/v2/analytics/holds", params={"status": "active"}
+    ).json()
+    completed = admin.get(
+        "/api/v2/analytics/orders", params={"status": "completed", "offset": 1}
+    ).json()
+    failed = admin.get("/api/v2/analytics/orders", params={"status": "failed"}).json()
+    too_far = admin.get("/api/v2/analytics/orders", params={"offset": 1_000_001})
+
+    assert [row["diamond_id"] for row in first["items"]] == newest_first[:2]
+    assert [row["diamond_id"] for row in second["items"]] == newest_first[2:]
+    assert (first["total"], first["count"], first["limit"]) == (3, 2, 2)
+    assert (second["offset"], second["count"]) == (2, 1)
+    assert (beyond["items"], beyond["total"]) == ([], 3)
+    assert none_active["total"] == 0
+    assert [row["price_cents"] for row in first["items"]] == [
+        prices[diamond_id] for diamond_id in newest_first[:2]
+    ]
+    assert [row["diamond_id"] for row in completed["items"]] == newest_first[1:]
+    assert completed["total"] == 3
+    assert completed["items"][0]["price_cents"] == prices[newest_first[1]]
+    assert failed["total"] == 1
+    assert failed["items"][0]["diamond_id"] is None
+    assert failed["items"][0]["price_cents"] is None
+    assert too_far.status_code == 422
+
+
 def test_suppliers_add_up_to_inventory(synced, admin):
     body = admin.get("/api/v2/analytics/suppliers").json()
     summary = admin.get("/api/v2/analytics/summary").json()
