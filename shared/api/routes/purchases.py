@@ -18,7 +18,7 @@ router = APIRouter(prefix="/api/v2", tags=["purchases"])
 
 ERRORS = {
     status: {"model": ErrorEnvelope}
-    for status in (400, 401, 403, 404, 409, 422, 429, 502)
+    for status in (400, 401, 403, 404, 409, 422, 429, 502, 503)
 }
 
 
@@ -31,7 +31,11 @@ ERRORS = {
         "Requires an Idempotency-Key header. A replay with the same key and body"
         " returns the first response, status included, byte for byte. The same key"
         " with another body is rejected with 422; while the first request runs,"
-        " 409. Keys are kept for at least 24 hours and are scoped per client."
+        " 409. Two exceptions are not replayed: 503 (the supplier was unreachable,"
+        " timed out, failed or rate-limited the order) and 409 for a stone whose"
+        " purchase under another key is in progress. A retry with the same key"
+        " and body tries again. Keys are kept for at least 24 hours and are scoped"
+        " per client."
     ),
     responses=ERRORS,
 )

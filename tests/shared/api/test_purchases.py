@@ -128,3 +128,188 @@ def test_purchase_unknown_field_is_422(client, stocked, trade_headers):
     diamond_id, _ = available_stone(stocked)
     response = purchase(client, trade_headers, diamond_id, "order-7", {"price": 1})
     assert response.status_code == 422
+
+
+def slow_supplier_orders(simulator, seconds=0.5):
+    simulator.service.faults.configure(
+        {"slow": {"rate": 1, "operations": ["create_order"], "delay_seconds": seconds}}
+    )
+
+
+def fail_supplier_orders(simulator, kind="http_503"):
+    simulator.service.faults.configure(
+        {kind: {"rate": 1, "operations": ["create_order"]}}
+    )
+
+
+def add_pending_purchase(runtime, diamond_id, key="other-client:in-flight"):
+    with runtime.pool.connection() as conn:
+        conn.execute(
+            "insert into purchase_history (idempotency_key, request_hash, diamond_id,"
+            " status, client_name) values (%s, 'h', %s, 'pending', 'other-client')",
+            (key, diamond_id),
+        )
+        conn.commit()
+
+
+def test_concurrent_keys_on_one_stone_order_once(client, stocked, simulator,
+                                                 trade_headers):
+    diamond_id, _ = available_stone(stocked)
+    slow_supplier_orders(simulator)
+    simulator.service.reset_stats()
+
+    def buy(number):
+        return purchase(client, trade_headers, diamond_id, f"race-{number}")
+
+    with ThreadPoolExecutor(max_workers=5) as pool:
+        responses = list(pool.map(buy, range(5)))
+
+    statuses = sorted(response.status_code for response in responses)
+    assert statuses == [201, 409, 409, 409, 409]
+    assert supplier_calls(simulator, "create_order") == 1
+    for response in responses:
+        if response.status_code == 409:
+            error = response.json()["error"]
+            assert error["code"] == "conflict"
+            assert str(diamond_id) in error["message"]
+
+
+def test_stone_with_pending_purchase_is_409(client, stocked, simulator,
+                                            trade_headers):
+    diamond_id, _ = available_stone(stocked)
+    add_pending_purchase(stocked, diamond_id)
+    simulator.service.reset_stats()
+
+    response = purchase(client, trade_headers, diamond_id, "waits-for-other")
+
+    assert response.status_code == 409
+    error = response.json()["error"]
+    assert error["code"] == "conflict"
+    assert "purchase in progress" in error["message"]
+    assert error["details"] == {"idempotency_key": "waits-for-other"}
+    assert supplier_calls(simulator, "create_order") == 0
+
+
+def test_key_blocked_by_other_purchase_can_retry(client, stocked, simulator,
+                                                 trade_headers):
+    diamond_id, _ = available_stone(stocked)
+    add_pending_purchase(stocked, diamond_id)
+    blocked = purchase(client, trade_headers, diamond_id, "after-other")
+    with stocked.pool.connection() as conn:
+        # The other purchase failed, so the stone is for sale again.
+        conn.execute("update purchase_history set status = 'failed'"
+                     " where idempotency_key = 'other-client:in-flight'")
+        conn.commit()
+
+    retried = purchase(client, trade_headers, diamond_id, "after-other")
+
+    assert blocked.status_code == 409
+    assert retried.status_code == 201
+    assert "Idempotent-Replayed" not in retried.headers
+
+
+def test_stone_sold_under_other_key_is_409(client, stocked, simulator,
+                                           trade_headers):
+    diamond_id, _ = available_stone(stocked)
+    first = purchase(client, trade_headers, diamond_id, "buys-first")
+    simulator.service.reset_stats()
+
+    second = purchase(client, trade_headers, diamond_id, "buys-second")
+
+    assert first.status_code == 201
+    assert second.status_code == 409
+    assert "already sold" in second.json()["error"]["message"]
+    assert supplier_calls(simulator, "create_order") == 0
+
+
+def test_transient_supplier_failure_releases_key(client, stocked, simulator,
+                                                 trade_headers):
+    diamond_id, stone_id = available_stone(stocked)
+    body = {"customer_comment": "x"}
+    fail_supplier_orders(simulator)
+    failed = purchase(client, trade_headers, diamond_id, "retry-me", body)
+    simulator.service.faults.configure({})
+
+    retried = purchase(client, trade_headers, diamond_id, "retry-me", body)
+    replayed = purchase(client, trade_headers, diamond_id, "retry-me", body)
+
+    assert failed.status_code == 503
+    assert failed.json()["error"]["code"] == "supplier_unavailable"
+    assert "same Idempotency-Key" in failed.json()["error"]["message"]
+    assert retried.status_code == 201
+    assert "Idempotent-Replayed" not in retried.headers
+    assert replayed.status_code == 201
+    assert replayed.content == retried.content
+    truth = {row["stone_id"]: row for row in simulator.catalogue.truth({})}
+    assert truth[stone_id]["availability"] == "SOLD"
+    with stocked.pool.connection() as conn:
+        rows = conn.execute(
+            "select status, response_status from purchase_history"
+        ).fetchall()
+    assert rows == [("completed", 201)]
+
+
+def test_transient_failure_frees_the_stone(client, stocked, simulator, make_key):
+    diamond_id, _ = available_stone(stocked)
+    first_shop = {"X-API-Key": make_key("trade")}
+    second_shop = {"X-API-Key": make_key("trade")}
+    fail_supplier_orders(simulator, "http_500")
+    failed = purchase(client, first_shop, diamond_id, "first-shop")
+    simulator.service.faults.configure({})
+
+    other = purchase(client, second_shop, diamond_id, "second-shop")
+
+    assert failed.status_code == 503
+    assert other.status_code == 201
+
+
+def test_retried_key_with_other_body_is_422(client, stocked, simulator, trade_headers):
+    diamond_id, _ = available_stone(stocked)
+    fail_supplier_orders(simulator)
+    purchase(client, trade_headers, diamond_id, "retry-body", {"customer_comment": "x"})
+    simulator.service.faults.configure({})
+
+    response = purchase(client, trade_headers, diamond_id, "retry-body",
+                        {"customer_comment": "y"})
+
+    assert response.status_code == 422
+    assert "different request" in response.json()["error"]["message"]
+
+
+def test_concurrent_retries_of_key_order_once(client, stocked, simulator,
+                                              trade_headers):
+    diamond_id, _ = available_stone(stocked)
+    fail_supplier_orders(simulator)
+    purchase(client, trade_headers, diamond_id, "retry-race")
+    slow_supplier_orders(simulator)
+    simulator.service.reset_stats()
+
+    def buy(_):
+        return purchase(client, trade_headers, diamond_id, "retry-race")
+
+    with ThreadPoolExecutor(max_workers=5) as pool:
+        responses = list(pool.map(buy, range(5)))
+
+    statuses = sorted(response.status_code for response in responses)
+    assert statuses == [201, 409, 409, 409, 409]
+    assert supplier_calls(simulator, "create_order") == 1
+
+
+def test_supplier_rejection_is_replayed(client, stocked, simulator, trade_headers):
+    diamond_id, _ = available_stone(stocked)
+    with stocked.pool.connection() as conn:
+        offer_id = conn.execute(
+            "select offer_id from diamonds where id = %s", (diamond_id,)
+        ).fetchone()[0]
+    simulator.catalogue.create_order([offer_id])  # sold elsewhere, not yet synced
+    simulator.service.reset_stats()
+
+    first = purchase(client, trade_headers, diamond_id, "sold-elsewhere")
+    second = purchase(client, trade_headers, diamond_id, "sold-elsewhere")
+
+    assert first.status_code == 502
+    assert first.json()["error"]["code"] == "supplier_error"
+    assert second.status_code == 502
+    assert second.content == first.content
+    assert second.headers["Idempotent-Replayed"] == "true"
+    assert supplier_calls(simulator, "create_order") == 1
