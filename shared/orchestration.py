@@ -31,7 +31,11 @@ async def start_run_with_gate(
 
 
 async def restart_gate(runtime, client, run_id: str, *, force: bool = False) -> str:
-    """Start a new gate instance for an existing run (after a retry or a failure)."""
+    """Start a new gate instance for an existing run (after a retry or a failure).
+
+    The caller sets the run's status to running first, after checking that the
+    run may run again (see shared.run_control).
+    """
     from shared import runs
     from shared.scheduler import StartedRun as Run
 
@@ -40,8 +44,6 @@ async def restart_gate(runtime, client, run_id: str, *, force: bool = False) -> 
             row = runs.get_run(conn, run_id)
             if row is None:
                 raise LookupError(f"run {run_id} not found")
-            runs.set_run_status(conn, run_id, "running")
-            conn.commit()
         return Run(row["run_id"], row["feed"], row["run_type"], row["updated_from"],
                    row["updated_to"], row["expected_count"], row["partition_count"], 0,
                    row["trace_id"] or "")

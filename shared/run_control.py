@@ -24,9 +24,10 @@ ACTIVE_STATUSES = ("running", "consolidating")
 class RunControlError(Exception):
     """An action that does not apply to the run; `status` is the HTTP status."""
 
-    def __init__(self, status: int, message: str) -> None:
+    def __init__(self, status: int, message: str, details: dict | None = None) -> None:
         super().__init__(message)
         self.status = status
+        self.details = details
 
 
 async def start(runtime, client, run_type: str) -> StartedRun:
@@ -35,16 +36,27 @@ async def start(runtime, client, run_type: str) -> StartedRun:
 
 
 async def force_consolidate(runtime, client, run_id: str) -> str:
-    """Consolidate what the run fetched now, flagged partial if partitions remain."""
-    await asyncio.to_thread(_load_run, runtime, run_id)
+    """Consolidate what the run fetched now, flagged partial if partitions remain.
+
+    A finished run may be consolidated again, for instance to take the raw rows
+    that `requeue-failed` queued, and retires no stones if a later run has
+    started. A cancelled run, or any run while another run of its feed is
+    active, raises RunControlError (409).
+    """
+    await asyncio.to_thread(_reopen_run, runtime, run_id, "consolidate")
     instance_id = await restart_gate(runtime, client, run_id, force=True)
     log.info("forced consolidation, run_id=%s instance_id=%s", run_id, instance_id)
     return instance_id
 
 
 async def resume(runtime, client, run_id: str) -> str:
-    """Start a new gate for the run, which waits for it and consolidates it."""
-    await asyncio.to_thread(_load_run, runtime, run_id)
+    """Start a new gate for the run, which waits for it and consolidates it.
+
+    This mends an active run whose gate died. A finished run may be resumed
+    too, which consolidates it again. A cancelled run, or any run while another
+    run of its feed is active, raises RunControlError (409).
+    """
+    await asyncio.to_thread(_reopen_run, runtime, run_id, "resume")
     instance_id = await restart_gate(runtime, client, run_id)
     log.info("gate resumed, run_id=%s instance_id=%s", run_id, instance_id)
     return instance_id
@@ -78,9 +90,39 @@ def cancel(runtime, run_id: str) -> None:
     log.info("run cancelled, run_id=%s", run_id)
 
 
-def _load_run(runtime, run_id: str) -> dict:
+def _reopen_run(runtime, run_id: str, action: str) -> None:
     with runtime.pool.connection() as conn:
-        return _load_run_on(conn, run_id)
+        _lock_reopenable_run(conn, run_id, action)
+        runs.set_run_status(conn, run_id, "running")
+        conn.commit()
+
+
+def _lock_reopenable_run(conn, run_id: str, action: str) -> dict:
+    """Lock the run's row and raise RunControlError unless it may run again.
+
+    The feed's advisory lock makes concurrent actions on runs of one feed take
+    turns, so two runs of the feed cannot both be set running this way. The row
+    lock makes a concurrent cancel either commit first, and be seen, or wait.
+    """
+    # NOTE: start_run checks for an active run without this lock, so a run
+    # started at the same moment as this action can still leave two runs active.
+    feed = _load_run_on(conn, run_id)["feed"]
+    conn.execute("select pg_advisory_xact_lock(hashtext(%s))", (f"run_control:{feed}",))
+    with conn.cursor(row_factory=dict_row) as cur:
+        run = cur.execute(
+            "select * from run_metadata where run_id = %s for update", (run_id,)
+        ).fetchone()
+    if run["status"] == "cancelled":
+        raise RunControlError(409, f"run {run_id} is cancelled; start a new run")
+    active = runs.find_active_run(conn, feed, excluding=run_id)
+    if active is not None:
+        raise RunControlError(
+            409,
+            f"cannot {action} run {run_id} while run {active} is still in progress;"
+            " wait for it or cancel it",
+            details={"active_run_id": active},
+        )
+    return run
 
 
 def _load_run_on(conn, run_id: str) -> dict:
@@ -93,9 +135,7 @@ def _load_run_on(conn, run_id: str) -> dict:
 def _reopen_failed(runtime, run_id: str) -> list[WorkItem]:
     settings = runtime.settings
     with runtime.pool.connection() as conn:
-        run = _load_run_on(conn, run_id)
-        if run["status"] == "cancelled":
-            raise RunControlError(409, f"run {run_id} is cancelled; start a new run")
+        run = _lock_reopenable_run(conn, run_id, "retry")
         reopened = progress.reopen_failed(conn, run_id)
         if not reopened:
             conn.rollback()
@@ -106,6 +146,7 @@ def _reopen_failed(runtime, run_id: str) -> list[WorkItem]:
                 " from partition_progress where run_id = %s and partition_id = any(%s)",
                 (run_id, [partition_id for partition_id, _, _ in reopened]),
             ).fetchall()
+        runs.set_run_status(conn, run_id, "running")
         conn.commit()
     by_id = {row["partition_id"]: row for row in bounds}
     return [

@@ -119,12 +119,18 @@ def set_run_status(
     )
 
 
-def find_active_run(conn: psycopg.Connection, feed: str) -> str | None:
-    """Return the run of this feed that is still paging or consolidating, if any."""
+def find_active_run(
+    conn: psycopg.Connection, feed: str, *, excluding: str | None = None
+) -> str | None:
+    """Return the run of this feed that is still paging or consolidating, if any.
+
+    `excluding` names a run to leave out, such as the run being resumed.
+    """
     row = conn.execute(
         "select run_id from run_metadata where feed = %s"
-        " and status in ('running', 'consolidating') order by started_at desc limit 1",
-        (feed,),
+        " and status in ('running', 'consolidating') and run_id is distinct from %s"
+        " order by started_at desc limit 1",
+        (feed, excluding),
     ).fetchone()
     return row[0] if row else None
 

@@ -81,6 +81,40 @@ def test_older_full_run_retires_nothing(local_host, cli_env, capsys, action):
     assert _active_stones(local_host.runtime) == stones
 
 
+def _add_run(runtime, run_id: str, status: str, minutes_ago: int = 0) -> None:
+    with runtime.pool.connection() as conn:
+        conn.execute(
+            "insert into run_metadata (run_id, feed, run_type, status, updated_from,"
+            " updated_to, expected_count, partition_count, started_at) values"
+            " (%s, 'nivoda', 'full', %s, now(), now(), 0, 0,"
+            " now() - make_interval(mins => %s))",
+            (run_id, status, minutes_ago),
+        )
+
+
+@pytest.mark.parametrize("action", ["resume", "consolidate"])
+def test_runs_on_cancelled_run_is_an_error(runtime, cli_env, capsys, action):
+    _add_run(runtime, "cancelled-run", "cancelled")
+
+    code = main(["runs", action, "cancelled-run", "--workers", "1"])
+
+    assert code == 2
+    assert "run cancelled-run is cancelled" in capsys.readouterr().err
+    assert _run_status(runtime, "cancelled-run") == "cancelled"
+
+
+@pytest.mark.parametrize("action", ["resume", "consolidate"])
+def test_runs_while_other_run_active_is_an_error(runtime, cli_env, capsys, action):
+    _add_run(runtime, "older-run", "completed", minutes_ago=10)
+    _add_run(runtime, "newer-run", "consolidating")
+
+    code = main(["runs", action, "older-run", "--workers", "1"])
+
+    assert code == 2
+    assert "run newer-run is still in progress" in capsys.readouterr().err
+    assert _run_status(runtime, "older-run") == "completed"
+
+
 def test_runs_cancel_unknown_run(cli_env, capsys):
     code = main(["runs", "cancel", "no-such-run"])
 

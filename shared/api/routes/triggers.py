@@ -98,6 +98,6 @@ async def _control(coroutine):
     try:
         return await coroutine
     except run_control.RunControlError as exc:
-        raise ApiError(exc.status, str(exc)) from None
+        raise ApiError(exc.status, str(exc), details=exc.details) from None
     except LookupError as exc:
         raise ApiError(404, str(exc).strip("'\"")) from None

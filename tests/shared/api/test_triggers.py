@@ -149,6 +149,73 @@ def test_resume_and_consolidate_start_gate(
     assert instance.status == "Completed"
 
 
+def add_run(runtime, run_id: str, status: str, minutes_ago: int = 0) -> None:
+    with runtime.pool.connection() as conn:
+        conn.execute(
+            "insert into run_metadata (run_id, feed, run_type, status, updated_from,"
+            " updated_to, expected_count, partition_count, started_at) values"
+            " (%s, %s, 'full', %s, now(), now(), 0, 0,"
+            " now() - make_interval(mins => %s))",
+            (run_id, runtime.settings.feed, status, minutes_ago),
+        )
+        conn.commit()
+
+
+@pytest.mark.parametrize("action", ["resume", "consolidate", "retry-failed"])
+def test_cancelled_run_is_409(trigger_client, api_runtime, admin_headers, action):
+    add_run(api_runtime, "cancelled-run", "cancelled")
+
+    response = trigger_client.post(
+        f"/api/v2/triggers/{action}", json={"run_id": "cancelled-run"},
+        headers=admin_headers,
+    )
+
+    assert response.status_code == 409
+    error = response.json()["error"]
+    assert error["code"] == "conflict"
+    assert "cancelled-run is cancelled" in error["message"]
+    assert run_status(api_runtime, "cancelled-run") == "cancelled"
+
+
+@pytest.mark.parametrize("action", ["resume", "consolidate", "retry-failed"])
+def test_other_active_run_is_409(trigger_client, api_runtime, admin_headers, action):
+    add_run(api_runtime, "older-run", "failed", minutes_ago=10)
+    add_run(api_runtime, "newer-run", "running")
+
+    response = trigger_client.post(
+        f"/api/v2/triggers/{action}", json={"run_id": "older-run"},
+        headers=admin_headers,
+    )
+
+    assert response.status_code == 409
+    error = response.json()["error"]
+    assert "newer-run is still in progress" in error["message"]
+    assert error["details"] == {"active_run_id": "newer-run"}
+    assert run_status(api_runtime, "older-run") == "failed"
+    assert run_status(api_runtime, "newer-run") == "running"
+
+
+def test_resume_of_active_run_itself(trigger_client, host, api_runtime, admin_headers):
+    run_id = trigger_client.post(
+        "/api/v2/triggers/run", json={"run_type": "full"}, headers=admin_headers
+    ).json()["run_id"]
+    host.wait_for(run_id, timeout=120)
+    with api_runtime.pool.connection() as conn:
+        # A run whose gate died stays running, which only its own resume fixes.
+        conn.execute("update run_metadata set status = 'running' where run_id = %s",
+                     (run_id,))
+        conn.commit()
+
+    response = trigger_client.post(
+        "/api/v2/triggers/resume", json={"run_id": run_id}, headers=admin_headers
+    )
+
+    assert response.status_code == 202
+    instance = host.wait_for(response.json()["instance_id"], timeout=120)
+    assert instance.status == "Completed"
+    assert run_status(api_runtime, run_id) == "completed"
+
+
 def test_triggers_without_durable_client_are_503(client, admin_headers):
     response = client.post(
         "/api/v2/triggers/resume", json={"run_id": "x"}, headers=admin_headers
