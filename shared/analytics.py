@@ -221,13 +221,15 @@ def list_orders(
     limit: int = 100,
     offset: int = 0,
 ) -> list[dict]:
-    """List orders, newest first, without the stored response body."""
-    # NOTE: purchase_history records no amount, so an order carries its
-    # stone's current price, which a later re-pricing changes.
+    """List orders, newest first, without the stored response body.
+
+    `price_cents` is the stone's retail price when the purchase reserved it,
+    null for a purchase that never reached a stone.
+    """
     condition, params = _status_condition("o.status", status)
     query = sql.SQL(
-        "select " + _ORDER_COLUMNS + ", d.priced_price_cents as price_cents"
-        " from purchase_history o left join diamonds d on d.id = o.diamond_id"
+        "select " + _ORDER_COLUMNS + ", o.price_cents"
+        " from purchase_history o"
         " where {} order by o.created_at desc, o.id desc limit %s offset %s"
     ).format(condition)
     return _fetch_all(conn, query, [*params, limit, offset])

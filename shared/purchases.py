@@ -156,9 +156,10 @@ def _reserve_stone(runtime, purchase_id: int, diamond_id: int, client_name: str)
             return stone, rejection
         try:
             conn.execute(
-                "update purchase_history set diamond_id = %s, offer_id = %s"
-                " where id = %s",
-                (diamond_id, stone["offer_id"], purchase_id),
+                "update purchase_history set diamond_id = %s, offer_id = %s,"
+                " price_cents = %s where id = %s",
+                (diamond_id, stone["offer_id"], stone["priced_price_cents"],
+                 purchase_id),
             )
             conn.commit()
         except psycopg.errors.UniqueViolation:
@@ -222,6 +223,7 @@ def _order(runtime, purchase_id: int, stone: dict, body: dict) -> _Outcome:
         "purchase_id": purchase_id,
         "diamond_id": diamond_id,
         "offer_id": stone["offer_id"],
+        "price_cents": stone["priced_price_cents"],
         "status": "completed",
         "supplier_order_id": order_id,
     }

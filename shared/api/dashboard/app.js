@@ -907,7 +907,7 @@ async function renderOrders(main, token) {
     path: "/api/v2/analytics/orders",
     statuses: ["pending", "completed", "failed"],
     search: orderSearch,
-    note: "Purchases that clients placed, newest first. Orders record no amount: price is the stone's price now.",
+    note: "Purchases that clients placed, newest first. Price is the stone's price when the purchase was placed.",
     columns: [
       { label: "Id", num: true, cell: (r) => r.id },
       { label: "Diamond", cell: (r) => diamondLink(r.diamond_id) },

@@ -135,9 +135,11 @@ def get_orders(
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: Offset = 0,
 ) -> dict:
-    """`total` counts the matching orders; `price_cents` is the stone's price now.
+    """`total` counts the matching orders. `price_cents` is the price of the order.
 
-    Orders record no amount, so a re-pricing after the order changes `price_cents`.
+    It is the stone's retail price when the purchase reserved it, so later
+    re-pricing leaves it as it was, and it is null for a purchase that never
+    reached a stone.
     """
     rows = analytics.list_orders(conn, status=status, limit=limit, offset=offset)
     total = analytics.count_orders(conn, status=status)

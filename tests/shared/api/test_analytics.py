@@ -280,9 +280,10 @@ def test_holds_and_orders_paged_with_total_and_price(synced, admin):
             )
             conn.execute(
                 "insert into purchase_history (idempotency_key, request_hash,"
-                " diamond_id, status, created_at) values (%s, 'h', %s, 'completed',"
+                " diamond_id, status, price_cents, created_at)"
+                " values (%s, 'h', %s, 'completed', %s,"
                 " '2024-05-01 10:00+00'::timestamptz + make_interval(mins => %s))",
-                (f"key-{minute}", diamond_id, minute),
+                (f"key-{minute}", diamond_id, 1000 + minute, minute),
             )
         conn.execute(
             "insert into purchase_history (idempotency_key, request_hash, status)"
@@ -316,7 +317,8 @@ def test_holds_and_orders_paged_with_total_and_price(synced, admin):
     ]
     assert [row["diamond_id"] for row in completed["items"]] == newest_first[1:]
     assert completed["total"] == 3
-    assert completed["items"][0]["price_cents"] == prices[newest_first[1]]
+    # The order's own price, not the stone's price now.
+    assert completed["items"][0]["price_cents"] == 1001
     assert failed["total"] == 1
     assert failed["items"][0]["diamond_id"] is None
     assert failed["items"][0]["price_cents"] is None

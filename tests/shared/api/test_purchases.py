@@ -36,11 +36,34 @@ def test_purchase_orders_offer_and_records_it(client, stocked, simulator, trade_
         row = conn.execute(
             "select status, supplier_order_id, diamond_id from purchase_history"
         ).fetchone()
-        availability = conn.execute(
-            "select availability from diamonds where id = %s", (diamond_id,)
-        ).fetchone()[0]
+        availability, price_cents = conn.execute(
+            "select availability, priced_price_cents from diamonds where id = %s",
+            (diamond_id,),
+        ).fetchone()
     assert row == ("completed", body["supplier_order_id"], diamond_id)
     assert availability == "sold"
+    assert body["price_cents"] == price_cents
+
+
+def test_order_keeps_its_price_after_repricing(client, stocked, simulator,
+                                               trade_headers):
+    diamond_id, _ = available_stone(stocked)
+    with stocked.pool.connection() as conn:
+        price_cents = conn.execute(
+            "select priced_price_cents from diamonds where id = %s", (diamond_id,)
+        ).fetchone()[0]
+    response = purchase(client, trade_headers, diamond_id, "order-priced", {})
+    with stocked.pool.connection() as conn:
+        conn.execute(
+            "update diamonds set priced_price_cents = priced_price_cents + 100"
+            " where id = %s", (diamond_id,),
+        )
+        recorded = conn.execute(
+            "select price_cents from purchase_history where idempotency_key like %s",
+            ("%order-priced",),
+        ).fetchone()[0]
+    assert response.status_code == 201
+    assert recorded == price_cents
 
 
 def test_purchase_replay_is_byte_for_byte(client, stocked, simulator, trade_headers):
