@@ -44,7 +44,7 @@ DATABASE = "bench_api"
 GENERATE_STONES = """
 insert into diamonds (
     feed, supplier_stone_id, offer_id, shape, carats, color, clarity, cut, polish,
-    symmetry, fluorescence, lab_grown, feed_price_cents, price_per_carat_cents,
+    symmetry, fluorescence, lab_grown, feed_price_cents, feed_price_per_carat_cents,
     priced_price_cents, markup_ratio, rating, availability, raw_availability,
     image_url, certificate_lab, certificate_number, depth_percent, table_percent,
     length_width_ratio, status)

@@ -39,7 +39,7 @@ DATABASE = "bench_reprice"
 
 _FILL_DIAMONDS = """
 insert into diamonds (feed, supplier_stone_id, offer_id, shape, carats, color,
-    clarity, cut, lab_grown, feed_price_cents, price_per_carat_cents,
+    clarity, cut, lab_grown, feed_price_cents, feed_price_per_carat_cents,
     priced_price_cents, markup_ratio, availability, raw_availability,
     certificate_lab, certificate_number, measurements, attributes)
 select 'nivoda', md5('stone' || g), 'DIAMOND/' || md5('offer' || g),

@@ -235,7 +235,7 @@ def _check_column_ranges(record) -> None:
 
     One such value would otherwise fail the COPY or the upsert of the whole
     batch, on every retry. With the price at most _MAX_PRICE_CENTS and the
-    carats at least _MIN_CARATS, the price per carat fits bigint as well.
+    carats at least _MIN_CARATS, the feed price per carat fits bigint as well.
     """
     if record.feed_price_cents > _MAX_PRICE_CENTS:
         raise MappingError(
@@ -427,6 +427,8 @@ def _upsert_statement(columns: list[str]) -> sql.Composed:
     """Price every staged stone with the first matching rule and upsert it.
 
     Unchanged stones are skipped by the WHERE clause of the update.
+    `priced_price_per_carat_cents` is a generated column (migration 0007), so
+    PostgreSQL computes it from the priced price in this statement.
     """
     ident = sql.Identifier
     mapped = sql.SQL(", ").join(ident(c) for c in columns)

@@ -63,7 +63,7 @@ class DiamondRecord(NamedTuple):
     lab_grown: bool
     treated: bool
     feed_price_cents: int
-    price_per_carat_cents: int
+    feed_price_per_carat_cents: int
     availability: str
     raw_availability: str
     hold_id: str | None
@@ -260,7 +260,7 @@ def map_offer(payload: dict[str, Any], feed: str) -> DiamondRecord:
 
     carats = _carats(cert("carats"))
     # price / carats rounded half up in exact integers, with carats as a fraction.
-    price_per_carat_cents = (
+    feed_price_per_carat_cents = (
         2 * price_cents * carats.denominator + carats.numerator
     ) // (2 * carats.numerator)
     length = _number(cert("length"), "certificate.length")
@@ -295,7 +295,7 @@ def map_offer(payload: dict[str, Any], feed: str) -> DiamondRecord:
             lab_grown,
             treated,
             price_cents,
-            price_per_carat_cents,
+            feed_price_per_carat_cents,
             availability,
             raw_availability,
             _optional_text(stone("HoldId"), "diamond.HoldId"),

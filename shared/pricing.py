@@ -2,9 +2,12 @@
 
 The first active rule in priority order (ties broken by id) whose match
 fields all accept a stone sets its priced price, feed price x markup ratio
-rounded half up to the cent, and its rating. Which rule matches which stone
-is defined once, by the SQL function `pricing_rule_matches` (migration
-0002_pricing_match.sql); consolidation, re-pricing and previews all use it.
+rounded half up to the cent, and its rating. The retail price per carat,
+`priced_price_per_carat_cents`, is a generated column (migration 0007), so it
+changes with the priced price in the statement that sets it. Which rule
+matches which stone is defined once, by the SQL function
+`pricing_rule_matches` (migration 0002_pricing_match.sql); consolidation,
+re-pricing and previews all use it.
 
 Every change re-prices the stored inventory in the caller's transaction,
 with one set-based UPDATE, so a committed change never leaves stale prices.
@@ -16,9 +19,11 @@ table while they price stones.
 from __future__ import annotations
 
 import logging
+import math
 import time
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
+from fractions import Fraction
 
 import psycopg
 from psycopg.rows import dict_row
@@ -134,6 +139,15 @@ def price_cents(feed_price_cents: int, markup_ratio: Decimal) -> int:
     """Return feed price x markup in cents, rounded half up in exact decimals."""
     priced = Decimal(feed_price_cents) * Decimal(markup_ratio)
     return int(priced.to_integral_value(rounding=ROUND_HALF_UP))
+
+
+def price_per_carat_cents(price_cents: int, carats: Decimal) -> int:
+    """Return price / carats in cents, rounded half up in exact fractions.
+
+    The generated column `priced_price_per_carat_cents` stores this figure
+    for the priced price of every stone with more than 0 carats.
+    """
+    return math.floor(Fraction(price_cents) / Fraction(carats) + Fraction(1, 2))
 
 
 # Reading rules

@@ -42,9 +42,20 @@ class Diamond(BaseModel):
     fluorescence: str | None
     lab_grown: bool
     treated: bool
-    price_cents: int
-    price_per_carat_cents: int
-    feed_price_cents: int
+    price_cents: int = Field(
+        description="Retail price in cents: feed_price_cents x markup_ratio,"
+        " rounded half up"
+    )
+    price_per_carat_cents: int = Field(
+        description="Retail price per carat in cents: price_cents / carats,"
+        " rounded half up"
+    )
+    feed_price_cents: int = Field(description="The supplier's price in cents")
+    feed_price_per_carat_cents: int = Field(
+        description="The supplier's price per carat in cents: feed_price_cents /"
+        " the carats that the supplier sent, which may have more than 3 decimals,"
+        " rounded half up"
+    )
     markup_ratio: Decimal
     rating: int | None
     availability: str

@@ -9,7 +9,7 @@ from decimal import Decimal
 import psycopg
 import pytest
 
-from shared import consolidation, db, raw_store
+from shared import consolidation, db, pricing, raw_store
 from shared.mapping import MappingError, map_offer
 from shared.nivoda.json_codec import OversizedInteger
 from simulator.catalogue import Catalogue
@@ -71,15 +71,16 @@ def test_consolidation_prices_every_stone(pool, items):
     with pool.connection() as conn:
         assert raw_statuses(conn) == {"done": 250}
         prices = conn.execute(
-            "select feed_price_cents, priced_price_cents, pricing_rule_id, rating"
-            " from diamonds"
+            "select feed_price_cents, priced_price_cents, pricing_rule_id, rating,"
+            " carats, priced_price_per_carat_cents from diamonds"
         ).fetchall()
     assert len(prices) == 250
-    for feed_price, priced, rule_id, rating in prices:
+    for feed_price, priced, rule_id, rating, carats, per_carat in prices:
         expected = (Decimal(feed_price) * Decimal("1.15")).to_integral_value(
             rounding="ROUND_HALF_UP"
         )
         assert priced == expected
+        assert per_carat == pricing.price_per_carat_cents(priced, carats)
         assert rule_id == 1
         assert rating == 5
 
@@ -135,6 +136,27 @@ def test_changed_payload_updates_stone(pool, items):
             (changed["diamond"]["id"],),
         ).fetchone()[0]
     assert price == changed["price"]
+
+
+def test_changed_payload_updates_retail_price_per_carat(pool, items):
+    with pool.connection() as conn:
+        store_raw(conn, items[:10])
+    consolidate(pool)
+    changed = copy.deepcopy(items[3])
+    changed["price"] = 126_200
+    changed["diamond"]["certificate"]["carats"] = 1.03
+    with pool.connection() as conn:
+        store_raw(conn, [changed])
+    consolidate(pool)
+    with pool.connection() as conn:
+        feed_per_carat, priced, retail_per_carat = conn.execute(
+            "select feed_price_per_carat_cents, priced_price_cents,"
+            " priced_price_per_carat_cents from diamonds where supplier_stone_id = %s",
+            (changed["diamond"]["id"],),
+        ).fetchone()
+    assert feed_per_carat == 122_524  # 126,200 / 1.03 = 122,524.27
+    assert priced == 145_130  # 126,200 x 1.15
+    assert retail_per_carat == 140_903  # 145,130 / 1.03 = 140,902.91
 
 
 def test_failing_payload_leaves_rest_consolidated(pool, items):
@@ -413,12 +435,16 @@ def test_largest_price_and_markup_fit(pool, items):
     result = consolidate(pool)
     assert (result.upserted, result.failed) == (1, 0)
     with pool.connection() as conn:
-        carats, per_carat, priced = conn.execute(
-            "select carats, price_per_carat_cents, priced_price_cents from diamonds"
+        carats, feed_per_carat, priced, retail_per_carat = conn.execute(
+            "select carats, feed_price_per_carat_cents, priced_price_cents,"
+            " priced_price_per_carat_cents from diamonds"
         ).fetchone()
     assert carats == Decimal("0.001")
-    assert per_carat == extreme["price"] * 2000
+    assert feed_per_carat == extreme["price"] * 2000
     assert priced == round(Decimal(extreme["price"]) * Decimal("9999.9999"))
+    # Beyond bigint, so the column is numeric.
+    assert retail_per_carat == priced * 1000
+    assert retail_per_carat > 2**63 - 1
 
 
 def test_integers_beyond_64_bits_kept_in_attributes(pool, items):

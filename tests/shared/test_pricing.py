@@ -22,24 +22,28 @@ def conn(clean_db):
 
 def insert_stone(conn, stone_id: str, *, carats="1.000", price_cents=100_000,
                  shape="ROUND", lab_grown=False, feed="nivoda") -> None:
+    feed_per_carat = pricing.price_per_carat_cents(price_cents, Decimal(carats))
     conn.execute(
         "insert into diamonds (feed, supplier_stone_id, offer_id, shape, carats,"
-        " lab_grown, feed_price_cents, price_per_carat_cents, priced_price_cents,"
-        " markup_ratio, availability, raw_availability, certificate_number)"
-        " values (%s, %s, %s, %s, %s, %s, %s, 0, 0, 1, 'available', 'AVAILABLE',"
+        " lab_grown, feed_price_cents, feed_price_per_carat_cents,"
+        " priced_price_cents, markup_ratio, availability, raw_availability,"
+        " certificate_number)"
+        " values (%s, %s, %s, %s, %s, %s, %s, %s, 0, 1, 'available', 'AVAILABLE',"
         " %s)",
         (feed, stone_id, f"offer-{stone_id}", shape, Decimal(carats), lab_grown,
-         price_cents, f"cert-{stone_id}"),
+         price_cents, feed_per_carat, f"cert-{stone_id}"),
     )
 
 
 def stone(conn, stone_id: str) -> dict:
     row = conn.execute(
-        "select priced_price_cents, pricing_rule_id, rating, markup_ratio"
+        "select priced_price_cents, pricing_rule_id, rating, markup_ratio,"
+        " priced_price_per_carat_cents, feed_price_per_carat_cents"
         " from diamonds where supplier_stone_id = %s",
         (stone_id,),
     ).fetchone()
-    return {"price": row[0], "rule_id": row[1], "rating": row[2], "markup": row[3]}
+    return {"price": row[0], "rule_id": row[1], "rating": row[2], "markup": row[3],
+            "per_carat": row[4], "feed_per_carat": row[5]}
 
 
 def rule(**fields) -> PricingRuleInput:
@@ -74,6 +78,48 @@ def test_reprice_rounds_like_price_cents(conn):
     for index, price in enumerate((100_010, 1, 3, 5, 1_001)):
         expected = pricing.price_cents(price, Decimal("1.15"))
         assert stone(conn, f"s{index}")["price"] == expected
+
+
+@pytest.mark.parametrize(
+    ("price_cents", "carats", "expected"),
+    [
+        (145_130, "1.030", 140_903),  # 140,902.91
+        (1, "2.000", 1),  # 0.5 rounds up
+        (3, "2.000", 2),  # 1.5 rounds up, not to even
+        (1_001, "2.000", 501),  # 500.5 rounds up
+        (1, "0.003", 333),  # 333.33
+        (5, "0.003", 1_667),  # 1,666.67
+        (2**63 - 1, "2.000", 2**62),  # 4,611,686,018,427,387,903.5 rounds up
+        (2**63 - 1, "0.001", (2**63 - 1) * 1000),  # beyond bigint
+        # 90,000,000,900,999.499999995, where PostgreSQL's price / carats
+        # returns 90,000,000,900,999.5000.
+        (9_000_000_000_099_949_099, "99999.999", 90_000_000_900_999),
+    ],
+)
+def test_price_per_carat_cents_rounds_half_up(price_cents, carats, expected):
+    assert pricing.price_per_carat_cents(price_cents, Decimal(carats)) == expected
+
+
+def test_retail_price_per_carat_column_rounds_half_up(conn):
+    cases = [(145_130, "1.030"), (1, "2.000"), (3, "2.000"), (1, "0.003"),
+             (5, "0.003"), (2**63 - 1, "2.000"), (2**63 - 1, "0.001"),
+             (9_000_000_000_099_949_099, "99999.999")]
+    for index, (price, carats) in enumerate(cases):
+        insert_stone(conn, f"s{index}", carats=carats)
+        conn.execute("update diamonds set priced_price_cents = %s"
+                     " where supplier_stone_id = %s", (price, f"s{index}"))
+    for index, (price, carats) in enumerate(cases):
+        expected = pricing.price_per_carat_cents(price, Decimal(carats))
+        assert stone(conn, f"s{index}")["per_carat"] == expected, (price, carats)
+
+
+def test_retail_price_per_carat_of_zero_carats(conn):
+    # Stones stored before mapping rejected carats below 0.0005 may have 0.
+    insert_stone(conn, "s1", carats="0.001")
+    conn.execute("update diamonds set carats = 0")
+    pricing.reprice(conn)
+    assert stone(conn, "s1")["price"] == 115_000
+    assert stone(conn, "s1")["per_carat"] == 115_000_000
 
 
 # Validation
@@ -201,6 +247,36 @@ def test_create_rule_reprices_matching_stones(conn):
     assert stone(conn, "oval")["price"] == 1_500
     assert stone(conn, "oval")["rule_id"] == created["id"]
     assert stone(conn, "round")["price"] == 1_150
+
+
+def test_reprice_updates_retail_price_per_carat(conn):
+    insert_stone(conn, "s1", carats="1.030", price_cents=126_200)
+    pricing.reprice(conn)
+    assert stone(conn, "s1")["price"] == 145_130
+    assert stone(conn, "s1")["per_carat"] == 140_903  # 145,130 / 1.03
+    assert stone(conn, "s1")["feed_per_carat"] == 122_524  # 126,200 / 1.03
+
+    created, _ = pricing.create_rule(conn, rule(markup_ratio=Decimal("2")))
+    assert stone(conn, "s1")["price"] == 252_400
+    assert stone(conn, "s1")["per_carat"] == 245_049  # 245,048.54
+    pricing.update_rule(conn, created["id"], rule(markup_ratio=Decimal("1.0001")))
+    assert stone(conn, "s1")["price"] == 126_213  # 126,212.62
+    assert stone(conn, "s1")["per_carat"] == 122_537  # 122,536.89
+    pricing.deactivate_rule(conn, created["id"])
+    assert stone(conn, "s1")["per_carat"] == 140_903
+    assert stone(conn, "s1")["feed_per_carat"] == 122_524
+
+
+def test_reprice_keeps_retail_price_per_carat_exact(conn):
+    seed_inventory(conn)
+    pricing.create_rule(conn, rule(shapes=["OVAL"], markup_ratio=Decimal("1.3333")))
+    rows = conn.execute(
+        "select priced_price_cents, carats, priced_price_per_carat_cents"
+        " from diamonds"
+    ).fetchall()
+    assert len(rows) == 30
+    for price, carats, per_carat in rows:
+        assert per_carat == pricing.price_per_carat_cents(price, carats)
 
 
 def test_update_rule_reprices_stones(conn):

@@ -27,7 +27,7 @@ _SORTS = {
     "price": "priced_price_cents",
     "carats": "carats",
     "created": "created_at",
-    "price_per_carat": "price_per_carat_cents",
+    "price_per_carat": "priced_price_per_carat_cents",
 }
 SortKey = Literal[
     "price", "-price", "carats", "-carats", "created", "-created",
@@ -48,6 +48,12 @@ Grades = Annotated[
 ]
 NonNegative = Annotated[Decimal | None, Query(ge=0, le=1_000_000)]
 Cents = Annotated[int | None, Query(ge=0, le=10**13)]
+RetailPerCaratCents = Annotated[
+    int | None,
+    Query(ge=0, le=10**13,
+          description="Bound on the retail price per carat in cents,"
+          " price_per_carat_cents"),
+]
 DiamondId = Annotated[int, Path(ge=1, le=2**63 - 1)]
 
 
@@ -99,8 +105,8 @@ def search_filter(
     carat_max: NonNegative = None,
     price_min_cents: Cents = None,
     price_max_cents: Cents = None,
-    price_per_carat_min_cents: Cents = None,
-    price_per_carat_max_cents: Cents = None,
+    price_per_carat_min_cents: RetailPerCaratCents = None,
+    price_per_carat_max_cents: RetailPerCaratCents = None,
     depth_percent_min: NonNegative = None,
     depth_percent_max: NonNegative = None,
     table_percent_min: NonNegative = None,
@@ -140,8 +146,8 @@ def search_filter(
     where.add("carats <= %s", carat_max)
     where.add("priced_price_cents >= %s", price_min_cents)
     where.add("priced_price_cents <= %s", price_max_cents)
-    where.add("price_per_carat_cents >= %s", price_per_carat_min_cents)
-    where.add("price_per_carat_cents <= %s", price_per_carat_max_cents)
+    where.add("priced_price_per_carat_cents >= %s", price_per_carat_min_cents)
+    where.add("priced_price_per_carat_cents <= %s", price_per_carat_max_cents)
     where.add("depth_percent >= %s", depth_percent_min)
     where.add("depth_percent <= %s", depth_percent_max)
     where.add("table_percent >= %s", table_percent_min)
@@ -160,7 +166,11 @@ def search_diamonds(
     conn: Annotated[psycopg.Connection, Depends(get_conn)],
     _: Annotated[object, Depends(require("read"))],
     where: Annotated[SearchFilter, Depends(search_filter)],
-    sort: SortKey = "price",
+    sort: Annotated[
+        SortKey,
+        Query(description="Sort key, descending with a leading -. price and"
+              " price_per_carat sort by the retail prices"),
+    ] = "price",
     cursor: Annotated[
         str | None, Query(max_length=500, description="next_cursor of the previous page")
     ] = None,
@@ -299,11 +309,13 @@ def _check_range(name: str, low, high) -> None:
 
 
 def to_diamond(row: dict) -> Diamond:
-    skipped = ("price_cents", "certificate")
+    skipped = ("price_cents", "price_per_carat_cents", "certificate")
     fields = {k: row[k] for k in Diamond.model_fields if k in row and k not in skipped}
     return Diamond(
         **fields,
         price_cents=row["priced_price_cents"],
+        # The column is numeric(22, 0), which psycopg reads as a Decimal.
+        price_per_carat_cents=int(row["priced_price_per_carat_cents"]),
         certificate={
             "lab": row["certificate_lab"],
             "number": row["certificate_number"],

@@ -8,6 +8,8 @@ from decimal import Decimal
 
 import pytest
 
+from shared import pricing
+
 SEARCH = "/api/v2/diamonds"
 
 
@@ -62,7 +64,9 @@ def test_search_defaults_to_available(client, stocked, read_headers):
         ({"price_min_cents": 200000, "price_max_cents": 500000},
          "priced_price_cents between 200000 and 500000", ()),
         ({"price_per_carat_min_cents": 300000},
-         "price_per_carat_cents >= 300000", ()),
+         "priced_price_per_carat_cents >= 300000", ()),
+        ({"price_per_carat_min_cents": 300000, "price_per_carat_max_cents": 500000},
+         "priced_price_per_carat_cents between 300000 and 500000", ()),
         ({"depth_percent_min": 60, "depth_percent_max": 62},
          "depth_percent between 60 and 62", ()),
         ({"table_percent_min": 55, "table_percent_max": 58},
@@ -87,6 +91,7 @@ def test_search_filters_are_not_all_empty(stocked):
     assert db_ids(stocked, "lab_grown")
     assert db_ids(stocked, "not lab_grown")
     assert db_ids(stocked, "image_url is null")
+    assert db_ids(stocked, "priced_price_per_carat_cents between 300000 and 500000")
 
 
 def test_lab_grown_maybe_is_422(client, read_headers):
@@ -192,6 +197,49 @@ def test_search_response_is_snake_case_with_cents(client, stocked, read_headers)
     item = search(client, read_headers, limit=1)["items"][0]
     assert isinstance(item["price_cents"], int)
     assert set(item["certificate"]) == {"lab", "number", "pdf_url"}
+
+
+def test_price_per_carat_is_retail(client, stocked, read_headers):
+    items = all_pages(client, read_headers)
+    assert items
+    for item in items:
+        carats = Decimal(str(item["carats"]))
+        expected = pricing.price_per_carat_cents(item["price_cents"], carats)
+        assert item["price_per_carat_cents"] == expected, item["id"]
+        assert isinstance(item["price_per_carat_cents"], int)
+        assert item["feed_price_per_carat_cents"] < item["price_per_carat_cents"]
+
+
+def test_price_per_carat_filter_uses_retail(client, stocked, read_headers):
+    item = search(client, read_headers, limit=1)["items"][0]
+    retail = item["price_per_carat_cents"]
+    feed = item["feed_price_per_carat_cents"]
+
+    at_retail = all_pages(client, read_headers, price_per_carat_min_cents=retail,
+                          price_per_carat_max_cents=retail)
+    at_feed = all_pages(client, read_headers, price_per_carat_min_cents=feed,
+                        price_per_carat_max_cents=feed)
+
+    assert item["id"] in {found["id"] for found in at_retail}
+    assert item["id"] not in {found["id"] for found in at_feed}
+
+
+def test_price_per_carat_follows_rule_change(client, stocked, read_headers,
+                                             admin_headers):
+    rule = {"priority": 10, "shapes": ["ROUND"], "markup_ratio": "2.0000",
+            "rating": 8}
+    response = client.post("/api/v2/pricing-rules", json=rule, headers=admin_headers)
+    assert response.status_code == 201
+
+    items = all_pages(client, read_headers, shape="ROUND", sort="-price_per_carat")
+    assert items
+    for item in items:
+        carats = Decimal(str(item["carats"]))
+        assert item["price_cents"] == item["feed_price_cents"] * 2
+        expected = pricing.price_per_carat_cents(item["price_cents"], carats)
+        assert item["price_per_carat_cents"] == expected, item["id"]
+    keys = [(item["price_per_carat_cents"], item["id"]) for item in items]
+    assert keys == sorted(keys, reverse=True)
 
 
 def test_get_diamond(client, stocked, read_headers):
