@@ -32,7 +32,7 @@ from psycopg.pq import Format
 from psycopg.types.json import Jsonb
 
 from shared.mapping import DIAMOND_RECORD_COLUMNS, MappingError, map_offer, replace_nul
-from shared.nivoda import json_codec
+from shared import json_codec
 from shared.raw_store import pending_table
 
 log = logging.getLogger(__name__)

@@ -31,7 +31,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, NamedTuple, NoReturn
 
-from shared.nivoda.json_codec import OversizedInteger
+from shared.json_codec import OversizedInteger
 
 
 class MappingError(ValueError):

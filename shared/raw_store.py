@@ -13,7 +13,7 @@ from psycopg import sql
 from psycopg.types.json import Jsonb
 
 from shared.mapping import replace_unstorable_characters
-from shared.nivoda import json_codec
+from shared import json_codec
 
 log = logging.getLogger(__name__)
 

@@ -20,7 +20,7 @@ from gql.transport.exceptions import TransportProtocolError, TransportServerErro
 from gql.transport.httpx import HTTPXTransport
 from graphql import ExecutionResult
 
-from shared.nivoda import json_codec
+from shared import json_codec
 
 
 class HTTPStatusError(TransportServerError):

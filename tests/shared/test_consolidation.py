@@ -11,7 +11,7 @@ import pytest
 
 from shared import consolidation, db, pricing, raw_store
 from shared.mapping import MappingError, map_offer
-from shared.nivoda.json_codec import OversizedInteger
+from shared.json_codec import OversizedInteger
 from simulator.catalogue import Catalogue
 
 RAW_TABLE = "raw_diamonds_nivoda"

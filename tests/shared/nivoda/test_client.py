@@ -32,7 +32,7 @@ from shared.nivoda import (
     TransientGraphQLError,
 )
 from shared.nivoda._tokens import TokenStore
-from shared.nivoda.json_codec import OversizedInteger
+from shared.json_codec import OversizedInteger
 from shared.nivoda.ratelimit import get_shared_bucket
 
 UPDATED_FROM = datetime(2000, 1, 1, tzinfo=UTC)

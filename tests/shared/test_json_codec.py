@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from shared.nivoda import json_codec
-from shared.nivoda.json_codec import OversizedInteger
+from shared import json_codec
+from shared.json_codec import OversizedInteger
 
 # More digits than Python converts to an int by default (4,300).
 LONG_DIGITS = "1234567890" * 500
