@@ -104,10 +104,8 @@ def _lock_reopenable_run(conn, run_id: str, action: str) -> dict:
     turns, so two runs of the feed cannot both be set running this way. The row
     lock makes a concurrent cancel either commit first, and be seen, or wait.
     """
-    # NOTE: start_run checks for an active run without this lock, so a run
-    # started at the same moment as this action can still leave two runs active.
     feed = _load_run_on(conn, run_id)["feed"]
-    conn.execute("select pg_advisory_xact_lock(hashtext(%s))", (f"run_control:{feed}",))
+    runs.lock_feed_runs(conn, feed)
     with conn.cursor(row_factory=dict_row) as cur:
         run = cur.execute(
             "select * from run_metadata where run_id = %s for update", (run_id,)

@@ -43,6 +43,16 @@ class ProgressSummary:
         }
 
 
+def lock_feed_runs(conn: psycopg.Connection, feed: str) -> None:
+    """Take the feed's run lock until the end of the transaction.
+
+    Starting, resuming and consolidating a run of the feed take turns under
+    it, so that each reads the runs the others set running before it sets its
+    own.
+    """
+    conn.execute("select pg_advisory_xact_lock(hashtext(%s))", (f"run_control:{feed}",))
+
+
 def create_run(
     conn: psycopg.Connection,
     *,

@@ -67,7 +67,13 @@ def start_run(
     run_id = f"{settings.feed}-{now:%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:6]}"
     trace_id = trace_id or uuid.uuid4().hex
     plan = _scan(runtime, run_id, run_type, updated_from, now)
-    with runtime.pool.connection() as conn:
+    with runtime.pool.connection() as conn, conn.transaction():
+        # Checked again under the feed's run lock: another start, a resume or
+        # a consolidation may have set a run running during the scan.
+        runs.lock_feed_runs(conn, settings.feed)
+        active = runs.find_active_run(conn, settings.feed)
+        if active:
+            raise RunAlreadyActiveError(active)
         runs.create_run(conn, run_id=run_id, feed=settings.feed, run_type=run_type,
                         updated_from=updated_from, updated_to=now, plan=plan,
                         trace_id=trace_id)

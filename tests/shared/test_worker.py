@@ -19,7 +19,7 @@ from shared import raw_store
 from shared import worker as worker_module
 from shared.local_queue import LocalQueue, QueuedMessage
 from shared.nivoda import NivodaClient
-from shared.nivoda.json_codec import OversizedInteger
+from shared.json_codec import OversizedInteger
 from shared.scheduler import start_run
 from shared.work_item import WorkItem
 from simulator import server as simulator_server
@@ -137,6 +137,30 @@ def test_worker_clean_run_stores_every_stone(runtime, queue, worker, simulator):
 
     assert started.expected_count == 2000
     assert_clean_run(runtime, started.run_id, 2000)
+
+
+def test_start_run_rechecks_active_run_after_scan(runtime, queue, monkeypatch):
+    """A run set running while the supplier is scanned stops the start."""
+    from shared import scheduler
+
+    scan = scheduler._scan
+    first = {}
+
+    def scan_while_another_starts(*args):
+        if "started" not in first:
+            first["started"] = True
+            first["run"] = start_run(runtime, run_type="full")
+        return scan(*args)
+
+    monkeypatch.setattr(scheduler, "_scan", scan_while_another_starts)
+
+    with pytest.raises(scheduler.RunAlreadyActiveError) as raised:
+        start_run(runtime, run_type="full")
+
+    with runtime.pool.connection() as conn:
+        run_ids = [row[0] for row in conn.execute("select run_id from run_metadata")]
+    assert raised.value.run_id == first["run"].run_id
+    assert run_ids == [first["run"].run_id]
 
 
 def test_worker_redelivery_changes_nothing(runtime, queue, worker):
