@@ -195,6 +195,9 @@ def serve(args) -> int:
 
     runtime = _local_runtime()
     host = LocalHost(runtime).start()
+    base = f"http://{args.host}:{args.port}"
+    print(f"Serving the API on {base}/api/v2 (docs: {base}/api/v2/docs,"
+          f" dashboard: {base}/dashboard). Stop with Ctrl-C.", flush=True)
     try:
         serve_api(host, args.host, args.port)
     finally:

@@ -80,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "simulator":
         from simulator.cli import main as simulator_main
 
-        return simulator_main(args.args)
+        return simulator_main(args.args, prog="diamond-opus simulator")
 
     from cli import commands
     from shared.nivoda import NivodaError

@@ -12,10 +12,10 @@ from simulator.service import DEFAULT_TOKEN_TTL_SECONDS, TOTAL_COUNT_MODES
 logger = logging.getLogger(__name__)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """Build the argument parser of `python -m simulator`."""
+def build_parser(prog: str = "python -m simulator") -> argparse.ArgumentParser:
+    """Build the simulator's argument parser; `prog` names the command in help."""
     parser = argparse.ArgumentParser(
-        prog="python -m simulator",
+        prog=prog,
         description="Serve a Nivoda-compatible diamond supplier API over GraphQL.",
     )
 
@@ -78,12 +78,15 @@ def _fault_config(text: str) -> dict:
     return config
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, prog: str = "python -m simulator") -> int:
     """Run the simulator until interrupted; return the exit status."""
-    args = build_parser().parse_args(argv)
+    args = build_parser(prog).parse_args(argv)
+    # force: `diamond-opus simulator` has configured logging already, and
+    # --log-level must still apply, so that the serving URL is logged.
     logging.basicConfig(
         level=args.log_level.upper(),
         format="%(asctime)s %(levelname)s %(name)s %(message)s",
+        force=True,
     )
     simulator = Simulator(
         stones=args.stones,

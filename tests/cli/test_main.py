@@ -26,11 +26,13 @@ def test_simulator_help_is_simulator_help(capsys):
     output = capsys.readouterr().out
     assert "--stones" in output
     assert "--faults" in output
+    assert output.startswith("usage: diamond-opus simulator")
 
 
 def test_simulator_receives_its_arguments(monkeypatch):
     received = []
-    monkeypatch.setattr("simulator.cli.main", lambda argv: received.append(argv) or 0)
+    monkeypatch.setattr("simulator.cli.main",
+                        lambda argv, prog: received.append(argv) or 0)
 
     status = cli_main.main(["simulator", "--port", "0", "--stones", "5"])
 
