@@ -266,11 +266,13 @@ def _add_order(conn, diamond_id, status, minute, *, order_id=None) -> None:
     created_at = SEEDED_AT + timedelta(minutes=minute)
     conn.execute(
         "insert into purchase_history (idempotency_key, request_hash, diamond_id,"
-        " offer_id, status, supplier_order_id, client_name, created_at, updated_at)"
-        " values (%s, 'hash', %s,"
-        " (select offer_id from diamonds where id = %s), %s, %s, 'shop', %s, %s)",
-        (f"key:1:order-{minute}", diamond_id, diamond_id, status, order_id,
-         created_at, created_at),
+        " offer_id, price_cents, status, supplier_order_id, client_name, created_at,"
+        " updated_at)"
+        " values (%s, 'hash', %s, (select offer_id from diamonds where id = %s),"
+        " (select priced_price_cents from diamonds where id = %s), %s, %s, 'shop',"
+        " %s, %s)",
+        (f"key:1:order-{minute}", diamond_id, diamond_id, diamond_id, status,
+         order_id, created_at, created_at),
     )
 
 
