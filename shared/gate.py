@@ -84,7 +84,13 @@ def prepare_consolidation(runtime, run_id: str) -> dict:
     with runtime.pool.connection() as conn:
         released = consolidation.release_stuck_claims(conn, s.raw_table,
                                                       s.stuck_claim_minutes)
-        runs.set_run_status(conn, run_id, "consolidating")
+        # A run cancelled since the gate last read its progress stays cancelled, so
+        # that it neither blocks new runs of the feed nor counts as active again.
+        conn.execute(
+            "update run_metadata set status = 'consolidating'"
+            " where run_id = %s and status <> 'cancelled'",
+            (run_id,),
+        )
         conn.commit()
         pending = _count_pending(conn, s.raw_table)
         stored = _count_stored(conn)
@@ -132,28 +138,37 @@ def _count_pending(conn, raw_table: str) -> int:
 
 
 def finalize_run(runtime, run_id: str, partial: bool) -> dict:
-    """Retire unseen stones after a complete full run; advance the watermark unless partial."""
+    """Retire unseen stones after a complete full run; advance the watermark unless partial.
+
+    A cancelled run keeps its status, its unseen stones and the watermark. The
+    run's row stays locked until its status is stored, so a cancel either
+    comes first and is seen here, or waits and finds the run finished.
+    """
     s = runtime.settings
     restore_indexes(runtime)
     with runtime.pool.connection() as conn:
-        run = runs.get_run(conn, run_id)
+        run = runs.get_run(conn, run_id, lock=True)
+        if run["status"] == "cancelled":
+            log.warning("run cancelled, not finalized, run_id=%s", run_id)
+            return {"status": "cancelled", "retired": 0,
+                    "consolidated": _count_active(conn, s.feed),
+                    "watermark_advanced": False}
         summary = runs.summarize_progress(conn, run_id)
         retired = 0
         if run["run_type"] == "full":
             retired = _retire_unseen(runtime, conn, run, summary, partial)
         consolidated = _count_active(conn, s.feed)
 
-    # A partial run leaves the watermark where it is: the stones of its failed
-    # partitions would otherwise be skipped by every incremental run after it.
-    advanced = False if partial else _advance(runtime, run)
-    status = "partial" if partial else "completed"
-    with runtime.pool.connection() as conn:
+        # A partial run leaves the watermark where it is: the stones of its
+        # failed partitions would otherwise be skipped by every incremental
+        # run after it.
+        advanced = False if partial else _advance(runtime, run)
+        status = "partial" if partial else "completed"
         conn.execute(
             "update run_metadata set status = %s, finished_at = now(), retired_count = %s,"
             " consolidated_count = %s, watermark_advanced = %s where run_id = %s",
             (status, retired, consolidated, advanced, run_id),
         )
-        conn.commit()
     _record_duration(run, s.feed, status)
     log.info("run completed, run_id=%s feed=%s status=%s consolidated=%s retired=%s"
              " watermark_advanced=%s", run_id, s.feed, status, consolidated, retired,

@@ -78,7 +78,9 @@ async def retry_failed(runtime, client, run_id: str) -> tuple[list[int], str]:
 def cancel(runtime, run_id: str) -> None:
     """Mark an active run cancelled; workers then skip its remaining pages."""
     with runtime.pool.connection() as conn:
-        run = _load_run_on(conn, run_id)
+        # The row lock makes a gate that is finishing the run store its status
+        # first, so that a finished run is never marked cancelled.
+        run = _load_run_on(conn, run_id, lock=True)
         if run["status"] not in ACTIVE_STATUSES:
             raise RunControlError(
                 409, f"run {run_id} is {run['status']}; only a running or"
@@ -123,8 +125,8 @@ def _lock_reopenable_run(conn, run_id: str, action: str) -> dict:
     return run
 
 
-def _load_run_on(conn, run_id: str) -> dict:
-    run = runs.get_run(conn, run_id)
+def _load_run_on(conn, run_id: str, *, lock: bool = False) -> dict:
+    run = runs.get_run(conn, run_id, lock=lock)
     if run is None:
         raise RunControlError(404, f"run {run_id!r} not found")
     return run

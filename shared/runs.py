@@ -92,11 +92,13 @@ def create_run(
         )
 
 
-def get_run(conn: psycopg.Connection, run_id: str) -> dict | None:
+def get_run(conn: psycopg.Connection, run_id: str, *, lock: bool = False) -> dict | None:
+    """Load a run; `lock` holds its row lock until the end of the transaction."""
+    query = "select * from run_metadata where run_id = %s"
+    if lock:
+        query += " for update"
     with conn.cursor(row_factory=dict_row) as cur:
-        return cur.execute(
-            "select * from run_metadata where run_id = %s", (run_id,)
-        ).fetchone()
+        return cur.execute(query, (run_id,)).fetchone()
 
 
 def summarize_progress(conn: psycopg.Connection, run_id: str) -> ProgressSummary:

@@ -631,6 +631,70 @@ def test_finalize_keeps_stones_after_failed_partition(
     assert withdrawn <= _active_stones(runtime)
 
 
+def _run_status(runtime, run_id: str) -> str:
+    with runtime.pool.connection() as conn:
+        return conn.execute(
+            "select status from run_metadata where run_id = %s", (run_id,)
+        ).fetchone()[0]
+
+
+def test_gate_leaves_cancelled_run_cancelled(runtime, queue, worker, simulator):
+    from shared import gate, run_control
+
+    first = start_run(runtime, run_type="full")
+    drain(worker, queue)
+    _consolidate_and_finalize(runtime, first.run_id)
+    watermark = runtime.watermarks.read(runtime.settings.feed)
+    withdrawn = set(simulator.catalogue.mutate({"withdrawn": 3}, seed=5)["withdrawn"])
+    second = start_run(runtime, run_type="full")
+    drain(worker, queue)
+
+    run_control.cancel(runtime, second.run_id)
+    gate.prepare_consolidation(runtime, second.run_id)
+    status_after_prepare = _run_status(runtime, second.run_id)
+    gate.consolidate_share(runtime, second.run_id)
+    result = gate.finalize_run(runtime, second.run_id, partial=False)
+
+    assert status_after_prepare == "cancelled"
+    assert _run_status(runtime, second.run_id) == "cancelled"
+    assert result["status"] == "cancelled"
+    assert result["retired"] == 0
+    assert withdrawn <= _active_stones(runtime)
+    assert runtime.watermarks.read(runtime.settings.feed) == watermark
+
+
+def test_cancel_waits_for_finalizing_gate(runtime, queue, worker):
+    """A cancel that finds the run row locked reads the status the gate stores."""
+    import threading
+
+    from shared import run_control
+
+    started = start_run(runtime, run_type="full")
+    drain(worker, queue)
+    outcome = {}
+
+    def cancel():
+        try:
+            run_control.cancel(runtime, started.run_id)
+            outcome["error"] = None
+        except run_control.RunControlError as exc:
+            outcome["error"] = exc
+
+    with runtime.pool.connection() as conn:
+        conn.execute("select 1 from run_metadata where run_id = %s for update",
+                     (started.run_id,))
+        thread = threading.Thread(target=cancel)
+        thread.start()
+        thread.join(0.5)
+        conn.execute("update run_metadata set status = 'completed' where run_id = %s",
+                     (started.run_id,))
+    thread.join(10)
+
+    assert outcome["error"] is not None
+    assert outcome["error"].status == 409
+    assert _run_status(runtime, started.run_id) == "completed"
+
+
 def edit_served_items(monkeypatch, simulator, edits: dict) -> None:
     """Apply `edits[stone_id](item)` to each listed stone as the simulator serves it.
 
