@@ -36,12 +36,13 @@ log = logging.getLogger(__name__)
 MAX_KEY_LENGTH = 200
 
 # A transient failure of the same request gives its key back: the row is
-# pending again, with the stone and the response of the last try cleared.
+# pending again, with the stone, its price and the response of the last try
+# cleared.
 _CLAIM_KEY = (
     "insert into purchase_history (idempotency_key, request_hash, diamond_id,"
     " status, client_name) values (%s, %s, null, 'pending', %s)"
     " on conflict (idempotency_key) do update set status = 'pending',"
-    " diamond_id = null, offer_id = null, response_status = null,"
+    " diamond_id = null, offer_id = null, price_cents = null, response_status = null,"
     " response_body = null, retryable = false, updated_at = now()"
     " where purchase_history.status = 'failed' and purchase_history.retryable"
     " and purchase_history.request_hash = excluded.request_hash"

@@ -336,3 +336,26 @@ def test_supplier_rejection_is_replayed(client, stocked, simulator, trade_header
     assert second.content == first.content
     assert second.headers["Idempotent-Replayed"] == "true"
     assert supplier_calls(simulator, "create_order") == 1
+
+
+def test_rejected_retry_records_no_price(client, stocked, simulator, make_key):
+    diamond_id, _ = available_stone(stocked)
+    first_shop = {"X-API-Key": make_key("trade")}
+    second_shop = {"X-API-Key": make_key("trade")}
+    fail_supplier_orders(simulator)
+    failed = purchase(client, first_shop, diamond_id, "first-shop")
+    simulator.service.faults.configure({})
+    sold = purchase(client, second_shop, diamond_id, "second-shop")
+
+    retried = purchase(client, first_shop, diamond_id, "first-shop")
+
+    with stocked.pool.connection() as conn:
+        status, price_cents = conn.execute(
+            "select status, price_cents from purchase_history"
+            " where idempotency_key like %s", ("%:first-shop",),
+        ).fetchone()
+    assert failed.status_code == 503
+    assert sold.status_code == 201
+    assert retried.status_code == 409
+    assert status == "failed"
+    assert price_cents is None
