@@ -92,7 +92,9 @@ def create_run(
         )
 
 
-def get_run(conn: psycopg.Connection, run_id: str, *, lock: bool = False) -> dict | None:
+def get_run(
+    conn: psycopg.Connection, run_id: str, *, lock: bool = False
+) -> dict | None:
     """Load a run; `lock` holds its row lock until the end of the transaction."""
     query = "select * from run_metadata where run_id = %s"
     if lock:
