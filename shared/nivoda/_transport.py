@@ -88,7 +88,9 @@ class StatusAwareHTTPXTransport(HTTPXTransport):
             # An integer literal beyond Python's digit limit becomes an
             # OversizedInteger, so that only the item that contains it fails.
             body = json_codec.loads(response.content)
-        except ValueError:
+        except (ValueError, RecursionError):
+            # RecursionError: the json module parses nested arrays and objects
+            # recursively, so a body nested about a thousand levels deep fails.
             body = None
 
         if not response.is_success:

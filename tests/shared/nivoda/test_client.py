@@ -329,6 +329,16 @@ def test_non_json_success_is_invalid_response(fake_nivoda, make_client):
         client.count(QUERY)
 
 
+def test_deeply_nested_success_is_invalid_response(fake_nivoda, make_client):
+    client = make_client()
+    nested = b"[" * 100_000 + b"]" * 100_000
+    body = b'{"data": {"diamonds_by_query_count": ' + nested + b"}}"
+    fake_nivoda.enqueue("Count", body=body)
+
+    with pytest.raises(InvalidResponseError):
+        client.count(QUERY)
+
+
 # Partial responses
 
 
