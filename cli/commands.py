@@ -62,6 +62,29 @@ def requeue_failed(args) -> int:
     return 0
 
 
+def purchases(args) -> int:
+    """Release purchases left pending by a process that died (release-interrupted)."""
+    from shared import purchases as purchase_store
+
+    if args.older_than_minutes < 1:
+        raise CommandError(
+            f"--older-than-minutes is {args.older_than_minutes}, expected at least 1,"
+            " so that purchases still in progress are kept"
+        )
+    runtime = _local_runtime()
+    try:
+        with runtime.pool.connection() as conn:
+            released = purchase_store.release_interrupted(conn, args.older_than_minutes)
+    finally:
+        runtime.close()
+    for row in released:
+        print(f"released purchase {row['id']}: diamond {row['diamond_id']},"
+              f" key {row['idempotency_key']}")
+    print(f"{len(released)} interrupted purchases released; check the supplier's"
+          " orders for their stones")
+    return 0
+
+
 def api_keys(args) -> int:
     runtime = _local_runtime()
     try:

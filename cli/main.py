@@ -64,6 +64,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="queue the raw rows that failed to map (after a mapping fix); the next"
         " consolidation, such as `runs consolidate RUN_ID`, takes them",
     )
+    purchases = commands.add_parser(
+        "purchases",
+        help="release-interrupted: free the keys and stones of purchases left pending"
+        " by a process that died, so that a retry orders again",
+    )
+    purchases.add_argument("action", choices=["release-interrupted"])
+    purchases.add_argument("--older-than-minutes", type=int, default=30,
+                           help="release purchases pending for longer than this,"
+                           " in minutes (default 30)")
     commands.add_parser("migrate", help="apply database migrations")
     return parser
 

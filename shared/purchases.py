@@ -123,10 +123,10 @@ def _replay(conn: psycopg.Connection, scoped_key: str, digest: str) -> StoredRes
             " key for a new purchase",
         )
     if stored["status"] == "pending":
-        # NOTE: a process that dies between claiming the key and storing the
+        # A process that dies between claiming the key and storing the
         # response leaves the key pending, and with it the stone once it was
         # recorded. Both stay 409 until an operator checks the supplier's
-        # orders and settles the row.
+        # orders and runs `diamond-opus purchases release-interrupted`.
         raise PurchaseError(
             409, "a purchase with this Idempotency-Key is in progress; retry shortly"
         )
@@ -261,6 +261,40 @@ def _store_outcome(runtime, purchase_id: int, stone: dict | None, outcome: _Outc
              outcome.retryable, purchase_id),
         )
         conn.commit()
+
+
+_RELEASE_INTERRUPTED = (
+    "update purchase_history set status = 'failed', retryable = true,"
+    " response_status = 503, response_body = %s, updated_at = now()"
+    " where status = 'pending' and updated_at < now() - make_interval(mins => %s)"
+    " returning id, idempotency_key, diamond_id"
+)
+
+
+def release_interrupted(conn: psycopg.Connection, older_than_minutes: int) -> list[dict]:
+    """Release purchases left pending for over `older_than_minutes`; return them.
+
+    A process that dies between claiming a key and storing the outcome leaves
+    the key and its stone blocked with 409. A released purchase is failed and
+    retryable, like a transient supplier failure, so the client's retry with
+    the same key and body tries the order again, and the stone can be bought
+    under another key. Check the supplier's orders for the released stones
+    first: the supplier may have placed the order before the process died.
+    Commits.
+    """
+    message = (
+        "the purchase was interrupted before its outcome was stored; retry with"
+        " the same Idempotency-Key"
+    )
+    body = json.dumps(_error("supplier_unavailable", message), separators=(",", ":"))
+    with conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
+        released = cur.execute(_RELEASE_INTERRUPTED, (body, older_than_minutes)).fetchall()
+    for row in released:
+        log.warning(
+            "interrupted purchase released, purchase_id=%s diamond_id=%s",
+            row["id"], row["diamond_id"],
+        )
+    return released
 
 
 def _error(code: str, message: str) -> dict:

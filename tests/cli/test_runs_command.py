@@ -151,3 +151,34 @@ def test_requeue_failed_command(runtime, cli_env, capsys):
     with runtime.pool.connection() as conn:
         queued = conn.execute("select count(*) from raw_diamonds_nivoda_pending").fetchone()
     assert queued == (1,)
+
+
+def test_purchases_release_interrupted_command(runtime, cli_env, capsys):
+    with runtime.pool.connection() as conn:
+        conn.execute(
+            "insert into purchase_history (idempotency_key, request_hash, status,"
+            " updated_at) values ('key:old', 'h', 'pending', now() - interval '2 hours'),"
+            " ('key:new', 'h', 'pending', now())"
+        )
+
+    assert main(["purchases", "release-interrupted", "--older-than-minutes", "60"]) == 0
+
+    output = capsys.readouterr().out
+    assert "key key:old" in output
+    assert "key:new" not in output
+    assert output.strip().endswith(
+        "1 interrupted purchases released; check the supplier's orders for their stones"
+    )
+    with runtime.pool.connection() as conn:
+        rows = conn.execute(
+            "select idempotency_key, status, retryable from purchase_history"
+            " order by idempotency_key"
+        ).fetchall()
+    assert rows == [("key:new", "pending", False), ("key:old", "failed", True)]
+
+
+def test_purchases_release_rejects_zero_minutes(cli_env, capsys):
+    status = main(["purchases", "release-interrupted", "--older-than-minutes", "0"])
+
+    assert status == 2
+    assert "expected at least 1" in capsys.readouterr().err

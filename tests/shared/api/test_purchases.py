@@ -359,3 +359,33 @@ def test_rejected_retry_records_no_price(client, stocked, simulator, make_key):
     assert retried.status_code == 409
     assert status == "failed"
     assert price_cents is None
+
+
+def test_interrupted_purchase_released_for_retry(client, stocked, simulator,
+                                                 trade_headers, monkeypatch):
+    from shared import purchases
+
+    diamond_id, stone_id = available_stone(stocked)
+    order = purchases._order
+
+    def die_before_ordering(*args):
+        raise RuntimeError("process died")
+
+    monkeypatch.setattr(purchases, "_order", die_before_ordering)
+    crashed = purchase(client, trade_headers, diamond_id, "crash", {})
+    monkeypatch.setattr(purchases, "_order", order)
+    blocked = purchase(client, trade_headers, diamond_id, "crash", {})
+    with stocked.pool.connection() as conn:
+        recent = purchases.release_interrupted(conn, 30)
+        conn.execute("update purchase_history set updated_at = now() - interval '1 hour'")
+        conn.commit()
+        released = purchases.release_interrupted(conn, 30)
+    retried = purchase(client, trade_headers, diamond_id, "crash", {})
+
+    assert crashed.status_code == 500
+    assert blocked.status_code == 409
+    assert recent == []
+    assert [row["diamond_id"] for row in released] == [diamond_id]
+    assert retried.status_code == 201
+    truth = {row["stone_id"]: row for row in simulator.catalogue.truth({})}
+    assert truth[stone_id]["availability"] == "SOLD"
