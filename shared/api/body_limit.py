@@ -2,9 +2,10 @@
 
 Without a limit, FastAPI reads and parses a body of any size. HMAC requests
 have their body read before the signature is checked, so an anonymous client
-could make the server hold and parse hundreds of megabytes. FastAPI's own
-`max_body_size` (0.165) answers a too-large declared Content-Length with a
-plain-text 413, outside the error envelope, hence this middleware.
+could make the server keep and parse hundreds of megabytes. FastAPI's own
+`max_body_size` (FastAPI 0.165) responds to a declared Content-Length above
+the limit with a plain-text 413, outside the error envelope, hence this
+middleware.
 """
 
 from __future__ import annotations

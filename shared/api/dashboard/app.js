@@ -827,9 +827,9 @@ function diamondLink(id) {
   return id === null || id === undefined ? "–" : h("a", { href: `#/diamonds/${id}` }, String(id));
 }
 
-// A status filter and a paged table over an analytics listing that answers
-// with items, total, limit and offset. `name`, the plural of `one`, prefixes
-// the elements' ids.
+// A status filter and a paged table over an analytics listing that returns
+// items, total, limit and offset. `name`, the plural of `one`, prefixes the
+// elements' ids.
 async function renderPagedList(main, token, { title, name, one, path, statuses, search, columns, note }) {
   const form = h("form", { class: "form-grid", id: `${name}-filters` },
     field("Status", select("status", [["", "any"], ...statuses.map((status) => [status, status])], search.status)),
