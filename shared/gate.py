@@ -233,7 +233,7 @@ def _advance(runtime, run: dict) -> bool:
 
 
 def fail_run(runtime, run_id: str, kind: str, reason: str) -> dict:
-    """Mark a run failed, keep the watermark, and alert.
+    """Mark a run failed (a cancelled one stays cancelled), keep the watermark, and alert.
 
     A search index that fails to build does not stop this: the alert names
     it, and the next consolidation tries to build it again.
@@ -252,7 +252,7 @@ def fail_run(runtime, run_id: str, kind: str, reason: str) -> dict:
             " them again."
         )
     with runtime.pool.connection() as conn:
-        runs.set_run_status(conn, run_id, "failed", reason=reason, finished=True)
+        runs.mark_run_failed(conn, run_id, reason)
         conn.commit()
     with runtime.pool.connection() as conn:
         run = runs.get_run(conn, run_id)

@@ -133,6 +133,20 @@ def set_run_status(
     )
 
 
+def mark_run_failed(conn: psycopg.Connection, run_id: str, reason: str) -> None:
+    """Mark a run failed and finished with `reason`; a cancelled run stays cancelled.
+
+    The reason is recorded either way, so an operator who cancelled the run
+    still finds why its gate stopped.
+    """
+    conn.execute(
+        "update run_metadata set status = case when status = 'cancelled'"
+        " then status else 'failed' end, failure_reason = %s, finished_at = now()"
+        " where run_id = %s",
+        (reason, run_id),
+    )
+
+
 def find_active_run(
     conn: psycopg.Connection, feed: str, *, excluding: str | None = None
 ) -> str | None:

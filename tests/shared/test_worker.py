@@ -663,6 +663,26 @@ def test_gate_leaves_cancelled_run_cancelled(runtime, queue, worker, simulator):
     assert runtime.watermarks.read(runtime.settings.feed) == watermark
 
 
+def test_failed_gate_keeps_cancelled_status(runtime, queue, worker):
+    from shared import gate, run_control
+
+    started = start_run(runtime, run_type="full")
+    drain(worker, queue)
+    run_control.cancel(runtime, started.run_id)
+
+    result = gate.fail_run(runtime, started.run_id, "consolidation_failed", "boom")
+
+    with runtime.pool.connection() as conn:
+        reason, finished_at = conn.execute(
+            "select failure_reason, finished_at from run_metadata where run_id = %s",
+            (started.run_id,),
+        ).fetchone()
+    assert result["status"] == "failed"
+    assert _run_status(runtime, started.run_id) == "cancelled"
+    assert reason == "boom"
+    assert finished_at is not None
+
+
 def test_cancel_waits_for_finalizing_gate(runtime, queue, worker):
     """A cancel that finds the run row locked reads the status the gate stores."""
     import threading
